@@ -1,0 +1,169 @@
+"""The ``mlops`` command line: every operator action, each option with help text.
+
+Exit codes of ``mlops run`` tell outcomes apart for schedulers and scripts:
+0 pushed, 3 not blessed (nothing pushed), 4 halted by validation (nothing pushed),
+1 failed, 2 bad configuration, 5 bad input data.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mlops.runtime import silence_library_warnings
+from pipelines.config import (
+    DEFAULT_CONFIG_FILE,
+    ConfigError,
+    PlatformConfig,
+    load_config,
+    parse_override,
+)
+
+EXIT_CONFIG_ERROR = 2
+EXIT_INPUT_ERROR = 5
+
+config_option = click.option(
+    "--config", "config_path", default=DEFAULT_CONFIG_FILE, show_default=True,
+    type=click.Path(dir_okay=False), help="The platform's settings file.",
+)
+set_option = click.option(
+    "--set", "overrides", multiple=True, metavar="KEY=VALUE",
+    help="Override a config key for this command, e.g. --set trainer.train_steps=200 "
+    "(repeatable; values are parsed as YAML).",
+)
+
+
+def load(config_path: str, overrides: tuple[str, ...] = ()) -> PlatformConfig:
+    """Load the config or exit with code 2 and the error naming the key."""
+    try:
+        return load_config(config_path, dict(parse_override(o) for o in overrides))
+    except ConfigError as error:
+        click.echo(f"Configuration error: {error}", err=True)
+        sys.exit(EXIT_CONFIG_ERROR)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """MLOps platform for TensorFlow teams: TFX pipelines, validation, registry, serving."""
+    silence_library_warnings()
+
+
+@main.command()
+@config_option
+@set_option
+@click.option("--data", "data_source", default=None,
+              help="Read this file, directory or glob instead of data.source for this run.")
+@click.option("--verbose", is_flag=True, help="Also show TFX, Beam and TensorFlow logs.")
+def run(config_path: str, overrides: tuple[str, ...], data_source: str | None,
+        verbose: bool) -> None:
+    """Run the whole pipeline locally (LocalDagRunner, Beam on all cores, SQLite ML Metadata).
+
+    Prints one line per component and a summary; exits 0 pushed, 3 not blessed, 4 halted by
+    validation, 1 failed, 2 bad config, 5 bad input.
+    """
+    config = load(config_path, overrides)
+    from mlops.console import configure_logging, progress_printer, render_summary
+    from mlops.metadata import MetadataReader
+    from mlops.summary import summarize_run
+    from pipelines.preflight import InputDataError
+    from pipelines.runners.local import new_run_id, run_local
+
+    run_id = new_run_id()
+    log_file = config.workspace / "logs" / f"run-{run_id}.log"
+    configure_logging(log_file, verbose)
+    click.echo(f"Pipeline {config.pipeline.name}: run {run_id} "
+               f"(workspace {config.workspace}, log {log_file})")
+    try:
+        result = run_local(config, data_source=data_source, progress=progress_printer(),
+                           run_id=run_id)
+    except InputDataError as error:
+        click.echo(f"Input data error: {error}", err=True)
+        sys.exit(EXIT_INPUT_ERROR)
+    summary = summarize_run(MetadataReader.for_sqlite(config.metadata_path), config,
+                            result.run_id, result.error)
+    click.echo(render_summary(summary, log_file))
+    sys.exit(summary.status.exit_code)
+
+
+@main.group()
+def runs() -> None:
+    """Inspect past pipeline runs recorded in ML Metadata."""
+
+
+@runs.command("list")
+@config_option
+@click.option("--limit", default=20, show_default=True, help="Show at most this many runs.")
+def runs_list(config_path: str, limit: int) -> None:
+    """List runs, newest first, with their outcome."""
+    from tabulate import tabulate
+
+    from mlops.metadata import open_reader
+    from mlops.summary import summarize_run
+
+    config = load(config_path)
+    with open_reader(config.metadata_path) as reader:
+        if reader is None:
+            click.echo("No runs yet: start one with `mlops run`.")
+            return
+        rows: list[Any] = []
+        for run_id in reader.run_ids(config.pipeline.name)[:limit]:
+            summary = summarize_run(reader, config, run_id)
+            cached = sum(1 for c in summary.components if c.cached)
+            rows.append((run_id, summary.status.label, f"{cached}/{len(summary.components)}",
+                         summary.pushed_version or ""))
+    click.echo(tabulate(rows, headers=["run", "outcome", "cached", "pushed version"]))
+
+
+@runs.command("show")
+@config_option
+@click.argument("run_id")
+def runs_show(config_path: str, run_id: str) -> None:
+    """Show the summary of one run (components, rows, anomalies, metrics, push)."""
+    from mlops.console import render_summary
+    from mlops.metadata import open_reader
+    from mlops.summary import summarize_run
+
+    config = load(config_path)
+    with open_reader(config.metadata_path) as reader:
+        if reader is None or reader.pipeline_run(config.pipeline.name, run_id) is None:
+            click.echo(f"No run '{run_id}' in {config.metadata_path}; see `mlops runs list`.",
+                       err=True)
+            sys.exit(1)
+        click.echo(render_summary(summarize_run(reader, config, run_id)))
+
+
+@main.group()
+def schema() -> None:
+    """The curated schema that validation checks data against."""
+
+
+@schema.command("freeze")
+@config_option
+@set_option
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write (default: schema.curated from the config).")
+@click.option("--force", is_flag=True, help="Replace an existing curated schema.")
+def schema_freeze(config_path: str, overrides: tuple[str, ...], output: Path | None,
+                  force: bool) -> None:
+    """Infer a schema with TFDV (from the latest run's statistics, else from the data) and
+    write it for review. Curate it (domains, presence, environments), then commit it."""
+    from mlops.console import configure_logging
+    from mlops.schema import SchemaExistsError, freeze_schema
+    from pipelines.preflight import InputDataError
+
+    config = load(config_path, overrides)
+    configure_logging(None)
+    try:
+        path = freeze_schema(config, output, force=force)
+    except (SchemaExistsError, InputDataError) as error:
+        click.echo(str(error), err=True)
+        sys.exit(1)
+    click.echo(f"Wrote {path}. Review and curate it, then commit it; runs will validate "
+               "against it (ImportSchemaGen).")
+
+
+if __name__ == "__main__":
+    main()

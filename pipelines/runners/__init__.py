@@ -1,0 +1,1 @@
+"""Runners: each adds only what differs per environment and calls the one factory."""
