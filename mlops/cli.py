@@ -2,7 +2,7 @@
 
 Exit codes of ``mlops run`` tell outcomes apart for schedulers and scripts:
 0 pushed, 3 not blessed (nothing pushed), 4 halted by validation (nothing pushed),
-1 failed, 2 bad configuration, 5 bad input data.
+1 failed, 2 bad configuration, 5 bad input data, 7 another run in progress.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from pipelines.config import (
 
 EXIT_CONFIG_ERROR = 2
 EXIT_INPUT_ERROR = 5
+EXIT_RUN_IN_PROGRESS = 7
 
 config_option = click.option(
     "--config", "config_path", default=DEFAULT_CONFIG_FILE, show_default=True,
@@ -56,36 +57,59 @@ def main() -> None:
 @set_option
 @click.option("--data", "data_source", default=None,
               help="Read this file, directory or glob instead of data.source for this run.")
+@click.option("--run-id", default=None, help="Use this run id (default: a new timestamped id).")
+@click.option("--reason", default="manual", show_default=True,
+              help="Why the run was started (recorded; e.g. schedule, drift, dashboard).")
 @click.option("--verbose", is_flag=True, help="Also show TFX, Beam and TensorFlow logs.")
 def run(config_path: str, overrides: tuple[str, ...], data_source: str | None,
-        verbose: bool) -> None:
+        run_id: str | None, reason: str, verbose: bool) -> None:
     """Run the whole pipeline locally (LocalDagRunner, Beam on all cores, SQLite ML Metadata).
 
     Prints one line per component and a summary; exits 0 pushed, 3 not blessed, 4 halted by
-    validation, 1 failed, 2 bad config, 5 bad input.
+    validation, 1 failed, 2 bad config, 5 bad input, 7 another run in progress.
     """
     config = load(config_path, overrides)
     from mlops.console import configure_logging, progress_printer, render_summary
     from mlops.metadata import MetadataReader
+    from mlops.runlock import RunInProgressError, run_lock
+    from mlops.runrecords import RunRecord, save_record
     from mlops.summary import summarize_run
     from pipelines.preflight import InputDataError
     from pipelines.runners.local import new_run_id, run_local
 
-    run_id = new_run_id()
+    run_id = run_id or new_run_id()
     log_file = config.workspace / "logs" / f"run-{run_id}.log"
     configure_logging(log_file, verbose)
-    click.echo(f"Pipeline {config.pipeline.name}: run {run_id} "
-               f"(workspace {config.workspace}, log {log_file})")
+    record = RunRecord(run_id=run_id, reason=reason, data_source=data_source)
     try:
-        result = run_local(config, data_source=data_source, progress=progress_printer(),
-                           run_id=run_id)
-    except InputDataError as error:
-        click.echo(f"Input data error: {error}", err=True)
-        sys.exit(EXIT_INPUT_ERROR)
-    summary = summarize_run(MetadataReader.for_sqlite(config.metadata_path), config,
-                            result.run_id, result.error)
+        with run_lock(config.workspace, run_id, reason):
+            save_record(config.workspace, record)
+            click.echo(f"Pipeline {config.pipeline.name}: run {run_id} ({reason}; workspace "
+                       f"{config.workspace}, log {log_file})")
+            try:
+                result = run_local(config, data_source=data_source,
+                                   progress=progress_printer(), run_id=run_id)
+            except InputDataError as error:
+                _finish(config, record, "bad input data", EXIT_INPUT_ERROR)
+                click.echo(f"Input data error: {error}", err=True)
+                sys.exit(EXIT_INPUT_ERROR)
+            summary = summarize_run(MetadataReader.for_sqlite(config.metadata_path), config,
+                                    result.run_id, result.error)
+            _finish(config, record, summary.status.label, summary.status.exit_code)
+    except RunInProgressError as error:
+        click.echo(f"Not started: {error}", err=True)
+        sys.exit(EXIT_RUN_IN_PROGRESS)
     click.echo(render_summary(summary, log_file))
     sys.exit(summary.status.exit_code)
+
+
+def _finish(config: PlatformConfig, record: Any, outcome: str, exit_code: int) -> None:
+    import time
+
+    from mlops.runrecords import save_record
+
+    record.finished, record.outcome, record.exit_code = time.time(), outcome, exit_code
+    save_record(config.workspace, record)
 
 
 @main.group()

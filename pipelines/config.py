@@ -227,6 +227,7 @@ class PlatformConfig(_Section):
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source_file: str = PrivateAttr(default="<dict>")
+    _overrides: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @field_validator("features")
     @classmethod
@@ -262,6 +263,11 @@ class PlatformConfig(_Section):
     @property
     def source_file(self) -> str:
         return self._source_file
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        """Dotted-key overrides applied on top of the file (to reproduce this config elsewhere)."""
+        return dict(self._overrides)
 
     def resolve(self, path: str) -> Path:
         """A config path made absolute against the config file's directory."""
@@ -307,7 +313,8 @@ class PlatformConfig(_Section):
         raw = self.model_dump(by_alias=True)
         for key, value in overrides.items():
             _set_dotted(raw, key, value)
-        return _validate(raw, self._source_file, self._base_dir)
+        return _validate(raw, self._source_file, self._base_dir,
+                         {**self._overrides, **overrides})
 
 
 def resolve_data_source(source: str, base_dir: Path) -> str:
@@ -343,7 +350,8 @@ def load_config(
         raise ConfigError(f"{config_path}: the top level must be a mapping of sections")
     for key, value in (overrides or {}).items():
         _set_dotted(raw, key, value)
-    return _validate(raw, str(config_path), config_path.resolve().parent)
+    return _validate(raw, str(config_path.resolve()), config_path.resolve().parent,
+                     dict(overrides or {}))
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -371,13 +379,16 @@ def _set_dotted(raw: dict[str, Any], dotted_key: str, value: Any) -> None:
         node[last] = value
 
 
-def _validate(raw: dict[str, Any], source: str, base_dir: Path) -> PlatformConfig:
+def _validate(
+    raw: dict[str, Any], source: str, base_dir: Path, overrides: dict[str, Any]
+) -> PlatformConfig:
     try:
         config = PlatformConfig.model_validate(raw)
     except ValidationError as error:
         raise ConfigError(_format_errors(source, error)) from None
     config._base_dir = base_dir
     config._source_file = source
+    config._overrides = overrides
     return config
 
 
