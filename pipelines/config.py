@@ -282,7 +282,8 @@ class KubeflowSection(_Section):
 
     host: str | None = Field(None, description="KFP API endpoint, e.g. "
                              "http://ml-pipeline-ui.kubeflow:80 (or KF_PIPELINES_ENDPOINT).")
-    namespace: str = "kubeflow"
+    namespace: str | None = Field(None, description="Profile namespace on a multi-user "
+                                  "Kubeflow; leave unset for single-user installs.")
     experiment: str = "retraining"
     image: str | None = Field(None, description="Pipeline image built from infra/Dockerfile.")
     pipeline_root: str | None = Field(None, description="Object store or volume path, e.g. "
