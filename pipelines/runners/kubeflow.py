@@ -56,7 +56,7 @@ def cluster_data_root(config: PlatformConfig) -> str:
     if source.startswith(PACKAGE_SCHEME):
         module_and_path = source[len(PACKAGE_SCHEME):]
         local_root, _ = split_data_source(config.data_source, config.data.format)
-        relative = os.path.relpath(local_root, os.path.dirname(config.data_source))
+        relative = os.path.relpath(local_root, config.data_source)
         base = f"{IMAGE_SITE_PACKAGES}/{module_and_path}".rstrip("/")
         return base if relative == "." else os.path.normpath(f"{base}/{relative}")
     if "://" in source:
