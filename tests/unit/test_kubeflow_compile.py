@@ -151,3 +151,29 @@ def test_committed_spec_is_what_the_factory_compiles_today(tmp_path: Path) -> No
     assert json.loads(fresh.read_text()) == json.loads(committed.read_text()), (
         "infra/kubeflow/pipeline.json is stale: recompile it with the command in "
         "docs/kubeflow.md")
+
+
+def test_manifests_parse_and_tf_serving_reads_the_push_destination() -> None:
+    import yaml
+
+    manifests = sorted((Path(__file__).resolve().parents[2] / "infra" / "k8s").glob("*.yaml"))
+    documents = [d for path in manifests for d in yaml.safe_load_all(path.read_text()) if d]
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in documents}
+    assert {("Namespace", "mlops"), ("StatefulSet", "mlflow-postgres"),
+            ("Deployment", "mlflow"), ("Deployment", "tf-serving"),
+            ("Service", "tf-serving")} <= kinds
+    assert all(d["metadata"].get("namespace") == "mlops" for d in documents
+               if d["kind"] != "Namespace")
+    serving = next(d for d in documents if d["metadata"]["name"] == "tf-serving"
+                   and d["kind"] == "Deployment")
+    args = serving["spec"]["template"]["spec"]["containers"][0]["args"]
+    base_path = next(a.split("=", 1)[1] for a in args if a.startswith("--model_base_path="))
+    tasks = json.loads(default_output(load_config(CONFIG_FILE, COMMITTED)).read_text())[
+        "pipelineSpec"]["root"]["dag"]["tasks"]
+    push = json.loads(tasks["Pusher"]["inputs"]["parameters"]["push_destination"]
+                      ["runtimeValue"]["constantValue"]["stringValue"])
+    assert base_path == push["filesystem"]["base_directory"]
+    mlflow = next(d for d in documents if d["metadata"]["name"] == "mlflow"
+                  and d["kind"] == "Deployment")
+    assert "postgresql+psycopg2://" in mlflow["spec"]["template"]["spec"]["containers"][0][
+        "args"][0]
