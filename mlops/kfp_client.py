@@ -109,6 +109,8 @@ def kubeflow_cron(config: PlatformConfig, at: dt.datetime | None = None) -> tupl
     if offset == dt.timedelta(0) and schedule.time_zone in ("UTC", "Etc/UTC"):
         return to_kubeflow(schedule.cron), None
     hours_text = fields[1]
+    if hours_text == "*" and not offset.total_seconds() % 3600:
+        return to_kubeflow(schedule.cron), None  # every hour: a whole-hour shift changes nothing
     if offset.total_seconds() % 3600 or not all(h.isdigit() for h in hours_text.split(",")):
         raise CronError(
             f"schedule.cron '{schedule.cron}' in schedule.time_zone {schedule.time_zone}: "

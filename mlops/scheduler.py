@@ -220,7 +220,21 @@ class LocalScheduler:
                                    "outcome": outcome}
         if isinstance(handle, _OrphanHandle):
             details["recovered"] = True  # settled after a scheduler restart
+        spans = self._spans(handle.run_id)
+        if spans:
+            details["spans"] = spans
         self._record("finished", scheduled, **details)
+
+    def _spans(self, run_id: str) -> list[str]:
+        """The data spans the run read, from ML Metadata (when data.spans is configured)."""
+        spans = self.config.data.spans
+        if spans is None or not self.config.metadata_path.exists():
+            return []
+        from mlops.metadata import MetadataReader
+        from pipelines.spans import spans_of_run
+
+        reader = MetadataReader.for_sqlite(self.config.metadata_path)
+        return spans_of_run(reader, self.config.pipeline.name, run_id, spans.pattern)
 
     def _fire(self, scheduled: dt.datetime) -> None:
         reason = f"schedule {scheduled.isoformat()}"

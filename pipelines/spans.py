@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipelines.config import SpanSection
+from pipelines.preflight import InputDataError
 
 SPAN_REGEX = re.compile(r"\{SPAN(?::(\d+))?\}")
 DATE_TOKENS = {"{YYYY}": (r"(?P<year>\d{4})", 4), "{MM}": (r"(?P<month>\d{2})", 2),
@@ -31,8 +32,10 @@ SPANS_PROPERTY = "spans"
 EPOCH = dt.date(1970, 1, 1)
 
 
-class SpanError(ValueError):
-    """Spans cannot be selected; the message names data.spans / data.source and what to do."""
+class SpanError(InputDataError):
+    """Spans cannot be selected; the message names data.spans / data.source and what to do.
+
+    An input-data error, so ``mlops run`` reports it like any bad input (exit code 5)."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,8 @@ def _pattern_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z")
 
 
-def _as_glob(pattern: str) -> str:
+def as_glob(pattern: str) -> str:
+    """The pattern with its placeholders as wildcards: every span (window 'all')."""
     pattern = SPAN_REGEX.sub("*", pattern)
     for token in DATE_TOKENS:
         pattern = pattern.replace(token, "[0-9]" * DATE_TOKENS[token][1])
@@ -117,7 +121,7 @@ def list_spans(root: str, pattern: str) -> list[Span]:
     """Every span under ``root`` matching ``pattern``, oldest first, with its files."""
     regex = _pattern_regex(pattern)
     found: dict[int, list[str]] = {}
-    for path in glob.glob(os.path.join(root, _as_glob(pattern))):
+    for path in glob.glob(os.path.join(root, as_glob(pattern))):
         if not os.path.isfile(path):
             continue
         match = regex.match(os.path.relpath(path, root).replace(os.sep, "/"))
@@ -184,7 +188,7 @@ def select_spans(root: str, spans: SpanSection) -> SpanSelection:
     if len(chosen) == 1:
         return SpanSelection(tuple(chosen), spans.pattern, chosen[0].number,
                              _rendered(chosen[0], spans.pattern))
-    pattern = (_as_glob(spans.pattern) if spans.window == "all"
+    pattern = (as_glob(spans.pattern) if spans.window == "all"
                else _exact_glob(chosen, available, spans.pattern, root))
     return SpanSelection(tuple(chosen), pattern, None, pattern)
 

@@ -79,9 +79,9 @@ def _input_pattern(config: PlatformConfig) -> str:
         )
     if spans.window == "latest":
         return spans.pattern
-    from pipelines.spans import _as_glob
+    from pipelines.spans import as_glob
 
-    return _as_glob(spans.pattern)
+    return as_glob(spans.pattern)
 
 
 def kubeflow_environment(config: PlatformConfig) -> PipelineEnvironment:

@@ -6,16 +6,20 @@ and only ExampleGen + StatisticsGen run, so the test stays fast while TFX does t
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from mlops.metadata import MetadataReader
+from mlops.scheduler import LocalScheduler, read_firings
 from mlops.summary import rows_per_split
 from pipelines.config import PlatformConfig
 from pipelines.runners.local import run_local
 from pipelines.spans import SpanError, list_spans, select_spans, span_number_of_date, spans_of_run
 from tests.conftest import make_config, write_sample
+from tests.unit.test_scheduler import FakeClock
 
 pytestmark = pytest.mark.slow
 
@@ -45,24 +49,50 @@ def _ingested(config: PlatformConfig, run_id: str) -> tuple[int, list[str], dict
     return rows, spans_of_run(reader, config.pipeline.name, run_id, PATTERN), examples.properties
 
 
-def test_last_two_spans_then_a_new_span_changes_the_next_run(tmp_path: Path) -> None:
+@dataclass
+class _Done:
+    run_id: str
+    code: int
+
+    def poll(self) -> int:
+        return self.code
+
+
+def _ingest_only(config: PlatformConfig, reason: str) -> _Done:
+    """A scheduler launcher that runs ExampleGen + StatisticsGen in this process."""
+    result = run_local(config, up_to="StatisticsGen")
+    assert result.error is None, result.error
+    return _Done(result.run_id, 0)
+
+
+def test_last_two_spans_then_a_new_span_changes_the_next_scheduled_run(tmp_path: Path) -> None:
     root = tmp_path / "landing"
     for day, rows in ROWS.items():
         _land(root, day, rows)
     config = _config(tmp_path, root, "last_n", 2)
+    clock = FakeClock(dt.datetime(2026, 11, 23, 2, 59, tzinfo=dt.UTC))
+    scheduler = LocalScheduler(config, clock, _ingest_only)  # schedule.cron: 0 3 * * *
+    scheduler.recover()
 
-    first = run_local(config, up_to="StatisticsGen")
-    assert first.error is None, first.error
-    rows, spans, _ = _ingested(config, first.run_id)
+    clock.advance_to(3, 0)
+    scheduler.step()
+    first = read_firings(config.workspace)[-1]["run_id"]
+    rows, spans, _ = _ingested(config, first)
     assert spans == ["2026-11-21", "2026-11-22"]
     assert rows == 40 + 50  # exactly those two spans, not 2026-11-20
 
     _land(root, "2026-11-23", 60)  # a new span lands before the next scheduled run
-    second = run_local(config, up_to="StatisticsGen")
-    assert second.error is None, second.error
-    rows, spans, _ = _ingested(config, second.run_id)
+    clock.current += dt.timedelta(days=1)
+    scheduler.step()  # settles the first run, fires the next day's run
+    clock.current += dt.timedelta(minutes=1)
+    scheduler.step()  # settles the second
+    second = read_firings(config.workspace)[-1]["run_id"]
+    rows, spans, _ = _ingested(config, second)
     assert spans == ["2026-11-22", "2026-11-23"]
     assert rows == 50 + 60
+    finished = [e for e in read_firings(config.workspace) if e["event"] == "finished"]
+    assert [e["spans"] for e in finished] == [["2026-11-21", "2026-11-22"],
+                                             ["2026-11-22", "2026-11-23"]]
 
 
 def test_latest_window_lets_example_gen_record_the_span(tmp_path: Path) -> None:

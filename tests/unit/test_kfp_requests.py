@@ -186,6 +186,9 @@ def test_time_zone_shifts_the_hours_to_utc(tmp_path: Path) -> None:
                                     "schedule.time_zone": "Europe/Berlin"})
     cron, warning = kubeflow_cron(berlin, winter)
     assert cron == "0 30 1 * * *" and warning and "daylight saving" in warning
+    hourly = _config("http://x", **{"schedule.cron": "*/15 * * * *",
+                                    "schedule.time_zone": "Europe/London"})
+    assert kubeflow_cron(hourly, winter) == ("0 */15 * * * *", None)
     kolkata = _config("http://x", **{"schedule.time_zone": "Asia/Kolkata"})  # UTC+5:30
     with pytest.raises(CronError, match=r"schedule\.time_zone Asia/Kolkata"):
         kubeflow_cron(kolkata, winter)
