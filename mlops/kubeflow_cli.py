@@ -95,6 +95,10 @@ def compile_command(config_path: str, overrides: tuple[str, ...], output: Path |
                     image: str | None) -> None:
     """Compile the pipeline (the same factory as local runs) with TFX's KubeflowV2DagRunner."""
     config = load(config_path, overrides)
+    if not (image or config.kubeflow.image):  # before importing TFX: answer at once
+        _fail("Configuration error: kubeflow.image is not set in pipeline_config.yaml: build "
+              "infra/Dockerfile, push it to a registry the cluster can pull from, and set "
+              "kubeflow.image (or pass --image)", EXIT_CONFIG_ERROR)
     from mlops.console import configure_logging
 
     configure_logging(None)

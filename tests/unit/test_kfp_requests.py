@@ -217,7 +217,7 @@ def test_missing_host_says_where_to_set_it(monkeypatch: pytest.MonkeyPatch) -> N
         connect(load_config(CONFIG_FILE))
 
 
-def test_cli_errors_for_unreachable_host_and_bad_cron() -> None:
+def test_cli_errors_for_unreachable_host_bad_cron_and_missing_image() -> None:
     address = f"http://127.0.0.1:{_closed_port()}"
     unreachable = run_cli("kubeflow", "schedule", "list", "--host", address)
     assert unreachable.returncode == 8
@@ -226,3 +226,6 @@ def test_cli_errors_for_unreachable_host_and_bad_cron() -> None:
                        "--host", address)
     assert bad_cron.returncode == 2
     assert "field 2 (hour) value 25 is out of range 0-23" in bad_cron.stderr
+    no_image = run_cli("kubeflow", "compile", "--set", "kubeflow.image=null")
+    assert no_image.returncode == 2
+    assert "kubeflow.image is not set" in no_image.stderr and "infra/Dockerfile" in no_image.stderr
