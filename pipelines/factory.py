@@ -12,6 +12,7 @@ from typing import Any
 
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
+from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.components.example_gen.custom_executors import parquet_executor
 from tfx.dsl.components.base import executor_spec
 
@@ -71,7 +72,7 @@ def _example_gen(config: PlatformConfig, env: PipelineEnvironment) -> Any:
         return tfx.components.CsvExampleGen(**common)
     if config.data.format == "tfrecord":
         return tfx.components.ImportExampleGen(**common)
-    return tfx.components.FileBasedExampleGen(
+    return FileBasedExampleGen(
         custom_executor_spec=executor_spec.BeamExecutorSpec(parquet_executor.Executor), **common
     )
 
