@@ -126,7 +126,7 @@ def test_schedule_create_sends_the_recurring_run_field_by_field(
     assert recurring.runtime_config.parameters == {
         "data_root": "/opt/venv/lib/python3.11/site-packages/tfx/examples/"
                      "chicago_taxi_pipeline/data/simple",
-        "train_args": '{"num_steps": 1000}',
+        "train_args": json.dumps({"num_steps": config.trainer.train_steps}),
     }
     compiled = json.loads(SPEC.read_text())["pipelineSpec"]
     assert recurring.pipeline_spec == compiled  # the PipelineSpec itself, not the TFX job
