@@ -191,5 +191,11 @@ def schema_freeze(config_path: str, overrides: tuple[str, ...], output: Path | N
                "against it (ImportSchemaGen).")
 
 
+from mlops.kubeflow_cli import kubeflow  # noqa: E402
+from mlops.schedule_cli import schedule  # noqa: E402
+
+main.add_command(kubeflow)
+main.add_command(schedule)
+
 if __name__ == "__main__":
     main()
