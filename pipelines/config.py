@@ -448,7 +448,11 @@ def parse_override(text: str) -> tuple[str, Any]:
     key, separator, value = text.partition("=")
     if not separator or not key:
         raise ConfigError(f"override '{text}': expected KEY=VALUE, e.g. trainer.train_steps=50")
-    return key.strip(), yaml.safe_load(value)
+    try:
+        return key.strip(), yaml.safe_load(value)
+    except yaml.YAMLError:
+        # Not YAML on its own (e.g. a cron like */5 * * * *): take the text as a string.
+        return key.strip(), value
 
 
 def _set_dotted(raw: dict[str, Any], dotted_key: str, value: Any) -> None:

@@ -118,3 +118,7 @@ def test_package_data_source_names_missing_package(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="package 'no_such_pkg' is not installed"):
         resolve_data_source("pkg://no_such_pkg/data.csv", tmp_path)
     assert resolve_data_source("data/x.csv", tmp_path) == str(tmp_path / "data" / "x.csv")
+
+
+def test_override_values_that_are_not_yaml_are_taken_as_text() -> None:
+    assert parse_override("schedule.cron=*/5 * * * *") == ("schedule.cron", "*/5 * * * *")
