@@ -189,5 +189,10 @@ def schema_freeze(config_path: str, overrides: tuple[str, ...], output: Path | N
                "against it (ImportSchemaGen).")
 
 
+from mlops.dashboard_cli import dashboard  # noqa: E402
+
+main.add_command(dashboard)
+
+
 if __name__ == "__main__":
     main()

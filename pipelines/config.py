@@ -211,6 +211,24 @@ class BeamSection(_Section):
     direct_num_workers: int = Field(0, ge=0, description="0 = one worker per CPU core.")
 
 
+class DashboardSection(_Section):
+    """The operator dashboard (``mlops dashboard serve``). Secrets never live in this file:
+    it names the environment variables that hold them."""
+
+    host: str = Field("127.0.0.1", description="Interface to bind; loopback unless you mean it.")
+    port: int = Field(8080, ge=1, le=65535)
+    users_env: str = Field(
+        "MLOPS_DASHBOARD_USERS",
+        description="Env var holding 'name:role:hash;...' (hashes from "
+        "`mlops dashboard hash-password`).",
+    )
+    session_secret_env: str = Field(
+        "MLOPS_DASHBOARD_SECRET",
+        description="Env var holding the cookie-signing secret (random per start when unset).",
+    )
+    refresh_seconds: int = Field(5, ge=1, le=3600, description="Auto-refresh while a run runs.")
+
+
 class PlatformConfig(_Section):
     """Everything a pipeline run needs, validated once. Paths resolve against ``base_dir``."""
 
@@ -224,6 +242,7 @@ class PlatformConfig(_Section):
     evaluator: EvaluatorSection = EvaluatorSection()
     push: PushSection = PushSection()
     beam: BeamSection = BeamSection()
+    dashboard: DashboardSection = DashboardSection()
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source_file: str = PrivateAttr(default="<dict>")

@@ -1,0 +1,278 @@
+"""What each page shows, computed from ML Metadata, run records, the run lock and artifacts.
+
+Pages only format these objects; every number comes from ``mlops.metadata``,
+``mlops.summary`` (the same functions as the CLI) or the artifacts they point to.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from components.validation import Anomaly
+from mlops.dashboard import stats as stats_module
+from mlops.dashboard import svg
+from mlops.metadata import MetadataReader, NodeExecution, open_reader
+from mlops.runlock import LockHolder, current_holder
+from mlops.runrecords import RunRecord, list_records, load_record
+from mlops.summary import RunStatus, RunSummary, summarize_run
+from pipelines.config import PlatformConfig
+
+log = logging.getLogger("mlops.dashboard")
+
+
+def when(milliseconds: float | None) -> str:
+    if not milliseconds:
+        return ""
+    return datetime.fromtimestamp(milliseconds / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}m {rest:02d}s" if minutes else f"{seconds:.1f}s"
+
+
+@dataclass
+class RunRow:
+    run_id: str
+    status: str  # pushed, failed, halted..., running, starting
+    status_key: str
+    started: str
+    seconds: float | None
+    components: int
+    completed: int
+    cached: int
+    reason: str = ""
+    data_source: str | None = None
+    pushed_version: str | None = None
+    in_metadata: bool = True
+
+
+class SummaryCache:
+    """Summaries of finished runs never change; keep them instead of re-reading TFMA files."""
+
+    def __init__(self) -> None:
+        self._finished: dict[str, RunSummary] = {}
+        self._lock = threading.Lock()
+
+    def get(self, reader: MetadataReader, config: PlatformConfig, run_id: str) -> RunSummary:
+        with self._lock:
+            cached = self._finished.get(run_id)
+        if cached is not None:
+            return cached
+        summary = summarize_run(reader, config, run_id)
+        if summary.status is not RunStatus.RUNNING and summary.components:
+            with self._lock:
+                self._finished[run_id] = summary
+        return summary
+
+
+def _status_key(status: RunStatus) -> str:
+    return status.name.lower()
+
+
+def run_rows(config: PlatformConfig, cache: SummaryCache,
+             holder: LockHolder | None) -> list[RunRow]:
+    """Every run in ML Metadata, plus recorded runs that never reached it (bad input, starting)."""
+    records = {r.run_id: r for r in list_records(config.workspace)}
+    rows: dict[str, RunRow] = {}
+    with open_reader(config.metadata_path) as reader:
+        if reader is not None:
+            for run_id in reader.run_ids(config.pipeline.name):
+                summary = cache.get(reader, config, run_id)
+                rows[run_id] = _row(summary, records.get(run_id), holder)
+    for run_id, record in records.items():
+        if run_id in rows:
+            continue
+        running = holder is not None and holder.run_id == run_id
+        outcome = "starting" if running else (record.outcome or "no pipeline record")
+        rows[run_id] = RunRow(
+            run_id, outcome, "running" if running else "failed",
+            when(record.started * 1000), (record.finished - record.started)
+            if record.finished else None, 0, 0, 0, record.reason, record.data_source,
+            in_metadata=False)
+    return sorted(rows.values(), key=lambda r: r.run_id, reverse=True)
+
+
+def _row(summary: RunSummary, record: RunRecord | None, holder: LockHolder | None) -> RunRow:
+    components = summary.components
+    started = min((c.started_ms for c in components), default=0)
+    ended = max((c.updated_ms for c in components), default=0)
+    status, key = summary.status.label, _status_key(summary.status)
+    if summary.status is RunStatus.RUNNING and not (holder and holder.run_id == summary.run_id):
+        status, key = "interrupted (no process holds the run lock)", "failed"
+    return RunRow(
+        run_id=summary.run_id, status=status, status_key=key, started=when(started),
+        seconds=(ended - started) / 1000 if components else None,
+        components=len(components),
+        completed=sum(1 for c in components if c.state in ("COMPLETE", "CACHED")),
+        cached=sum(1 for c in components if c.cached),
+        reason=record.reason if record else "", data_source=record.data_source if record else None,
+        pushed_version=summary.pushed_version)
+
+
+@dataclass
+class NodeView:
+    node_id: str
+    state: str
+    started: str
+    seconds: float | None
+    cached: bool
+    outputs: list[tuple[str, str, str]] = field(default_factory=list)  # key, type, uri
+    inputs: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+@dataclass
+class RunDetail:
+    summary: RunSummary
+    record: RunRecord | None
+    nodes: list[NodeView]
+    graph_svg: str
+    running: bool
+
+
+class Topology:
+    """The pipeline's component DAG, from the same factory that builds the pipeline.
+
+    Built once per dashboard process (importing every TFX component costs seconds); until
+    then, or if the factory cannot build (e.g. the data source is gone), edges come from the
+    artifacts each execution consumed in ML Metadata.
+    """
+
+    def __init__(self) -> None:
+        self._graph: tuple[list[str], list[tuple[str, str]]] | None = None
+        self._lock = threading.Lock()
+
+    def get(self, config: PlatformConfig) -> tuple[list[str], list[tuple[str, str]]] | None:
+        with self._lock:
+            if self._graph is None:
+                try:
+                    from pipelines.factory import create_pipeline
+                    from pipelines.runners.local import local_environment
+
+                    pipeline = create_pipeline(config, local_environment(config))
+                    nodes = [c.id for c in pipeline.components]
+                    edges = [(u.id, c.id) for c in pipeline.components
+                             for u in sorted(c.upstream_nodes, key=lambda n: n.id)]
+                    self._graph = (nodes, edges)
+                except Exception:
+                    log.warning("component graph from the factory failed; using lineage",
+                                exc_info=True)
+                    return None
+            return self._graph
+
+
+def _lineage_edges(nodes: dict[str, NodeExecution]) -> list[tuple[str, str]]:
+    producer = {a.id: n.node_id for n in nodes.values() for arts in n.outputs.values()
+                for a in arts}
+    edges = set()
+    for node in nodes.values():
+        for artifacts in node.inputs.values():
+            for artifact in artifacts:
+                source = producer.get(artifact.id)
+                if source and source != node.node_id:
+                    edges.add((source, node.node_id))
+    return sorted(edges)
+
+
+def run_detail(config: PlatformConfig, reader: MetadataReader, cache: SummaryCache,
+               topology: Topology, run_id: str, holder: LockHolder | None) -> RunDetail | None:
+    run = reader.pipeline_run(config.pipeline.name, run_id)
+    record = load_record(config.workspace, run_id)
+    if run is None:
+        return None
+    summary = cache.get(reader, config, run_id)
+    graph = topology.get(config)
+    if graph is None:
+        names, edges = list(run.nodes), _lineage_edges(run.nodes)
+    else:
+        names, edges = graph
+        names = names + [n for n in run.nodes if n not in names]
+        edges = edges + [e for e in _lineage_edges(run.nodes) if e not in edges]
+    states = {n: node.state for n, node in run.nodes.items()}
+    details = {n: ("cache hit" if node.cached else
+                   f"{node.state.lower()} {duration(node.seconds)}".strip())
+               for n, node in run.nodes.items()}
+    views = []
+    for name in names:
+        node = run.nodes.get(name)
+        if node is None:
+            views.append(NodeView(name, "NOT_RUN", "", None, False))
+            continue
+        views.append(NodeView(
+            name, node.state, when(node.started_ms), node.seconds, node.cached,
+            outputs=[(k, a.type_name, a.uri) for k, arts in sorted(node.outputs.items())
+                     for a in arts],
+            inputs=[(k, a.type_name, a.uri) for k, arts in sorted(node.inputs.items())
+                    for a in arts]))
+    running = summary.status is RunStatus.RUNNING and holder is not None \
+        and holder.run_id == run_id
+    return RunDetail(summary, record, views, svg.component_graph(names, edges, states, details),
+                     running)
+
+
+@dataclass
+class FeatureRow:
+    """One feature of the validation report: per-split stats and its anomalies."""
+
+    name: str
+    per_split: dict[str, stats_module.FeatureStatistics]
+    anomalies: list[Anomaly]
+    compare: dict[str, stats_module.FeatureStatistics] = field(default_factory=dict)
+
+
+@dataclass
+class ValidationReport:
+    run_id: str
+    splits: list[str]
+    examples: dict[str, int]
+    features: list[FeatureRow]
+    anomalies: list[Anomaly]
+    compare_run: str | None = None
+    compare_examples: dict[str, int] = field(default_factory=dict)
+    halted: bool = False
+
+
+def _statistics_of(reader: MetadataReader, config: PlatformConfig, run_id: str):  # type: ignore[no-untyped-def]
+    run = reader.pipeline_run(config.pipeline.name, run_id)
+    if run is None:
+        return None, None
+    node = run.nodes.get("StatisticsGen")
+    return run, node.output("statistics") if node else None
+
+
+def validation_report(config: PlatformConfig, reader: MetadataReader, cache: SummaryCache,
+                      run_id: str, compare_run: str | None = None) -> ValidationReport | None:
+    run, statistics = _statistics_of(reader, config, run_id)
+    if run is None:
+        return None
+    summary = cache.get(reader, config, run_id)
+    per_split = stats_module.feature_statistics(statistics) if statistics else {}
+    report = ValidationReport(
+        run_id, sorted(per_split), stats_module.examples_per_split(statistics)
+        if statistics else {}, [], list(summary.anomalies),
+        halted=summary.status is RunStatus.HALTED)
+    other: dict[str, list[stats_module.FeatureStatistics]] = {}
+    if compare_run:
+        _, other_statistics = _statistics_of(reader, config, compare_run)
+        if other_statistics is not None:
+            other = stats_module.feature_statistics(other_statistics)
+            report.compare_run = compare_run
+            report.compare_examples = stats_module.examples_per_split(other_statistics)
+    names = sorted({f.name for features in per_split.values() for f in features})
+    for name in names:
+        report.features.append(FeatureRow(
+            name,
+            {s: f for s, features in per_split.items() for f in features if f.name == name},
+            [a for a in summary.anomalies if a.feature == name],
+            {s: f for s, features in other.items() for f in features if f.name == name}))
+    # anomalies with no feature statistics (e.g. a missing column, dataset-level) stay listed
+    return report
+
+
+def holder_of(config: PlatformConfig) -> LockHolder | None:
+    return current_holder(config.workspace)
