@@ -67,6 +67,7 @@ def create_app(config: PlatformConfig, users: dict[str, User],
         raise UsersError("no dashboard users configured; refusing to start without sign-in")
     app = FastAPI(title="MLOps dashboard", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.dashboard = DashboardState(config, users)
+    app.state.dashboard.topology.start(config)
     templates = Jinja2Templates(directory=str(PACKAGE_DIR / "templates"))
     templates.env.globals.update(duration=views.duration, csrf_token=csrf_token,
                                  refresh_seconds=config.dashboard.refresh_seconds)

@@ -223,14 +223,15 @@ def _log_tail(dashboard: DashboardState, run_id: str, lines: int = 30) -> str | 
 
 
 @router.get("/runs/{run_id}/validation")
-async def validation_page(request: Request, run_id: str, compare: str = "") -> Response:
+async def validation_page(request: Request, run_id: str, compare: str = "",
+                          split: str = "") -> Response:
     signed_in(request)
     run_id = checked_run_id(run_id)
     compare = checked_run_id(compare) if compare else ""
     dashboard = state(request)
     with open_reader(dashboard.config.metadata_path) as reader:
         report = (views.validation_report(dashboard.config, reader, dashboard.cache, run_id,
-                                          compare or None) if reader else None)
+                                          compare or None, split or None) if reader else None)
         others = reader.run_ids(dashboard.config.pipeline.name) if reader else []
     if report is None:
         raise HTTPException(404, f"no run '{run_id}' in ML Metadata")

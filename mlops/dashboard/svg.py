@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from html import escape
 
-NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 150, 44, 46, 16, 10
+NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 196, 44, 40, 18, 10
 
 
 def layers(nodes: Sequence[str], edges: Iterable[tuple[str, str]]) -> dict[str, int]:
@@ -41,9 +41,18 @@ def component_graph(nodes: Sequence[str], edges: Iterable[tuple[str, str]],
     columns: dict[int, list[str]] = {}
     for node in nodes:
         columns.setdefault(depth[node], []).append(node)
+    parents: dict[str, list[str]] = {n: [] for n in nodes}
+    for source, target in edge_list:
+        parents[target].append(source)
+    row_of: dict[str, float] = {}
     position: dict[str, tuple[int, int]] = {}
-    for column, members in columns.items():
+    for column in sorted(columns):
+        members = columns[column]
+        # barycentre ordering: a node sits near the rows of its parents (fewer crossings)
+        members.sort(key=lambda n: (sum(row_of[p] for p in parents[n]) / len(parents[n])
+                                    if parents[n] else len(members)))
         for row, node in enumerate(members):
+            row_of[node] = row
             position[node] = (PAD + column * (NODE_W + GAP_X), PAD + row * (NODE_H + GAP_Y))
     width = PAD * 2 + (max(columns, default=0) + 1) * (NODE_W + GAP_X) - GAP_X
     height = PAD * 2 + max((len(m) for m in columns.values()), default=1) * (NODE_H + GAP_Y)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from components.validation import Anomaly
 from mlops.dashboard import stats as stats_module
 from mlops.dashboard import svg
-from mlops.metadata import MetadataReader, NodeExecution, open_reader
+from mlops.metadata import ArtifactRecord, MetadataReader, NodeExecution, open_reader
 from mlops.runlock import LockHolder, current_holder
 from mlops.runrecords import RunRecord, list_records, load_record
 from mlops.summary import RunStatus, RunSummary, summarize_run
@@ -138,32 +138,45 @@ class RunDetail:
 class Topology:
     """The pipeline's component DAG, from the same factory that builds the pipeline.
 
-    Built once per dashboard process (importing every TFX component costs seconds); until
-    then, or if the factory cannot build (e.g. the data source is gone), edges come from the
-    artifacts each execution consumed in ML Metadata.
+    Building it imports every TFX component (seconds, minutes on a busy machine), so it is
+    built once per dashboard process in a background thread started with the server; until
+    it is ready, or if the factory cannot build, edges come from the artifacts each execution
+    consumed in ML Metadata (lineage), which lacks only order-only edges and unrun nodes.
     """
 
     def __init__(self) -> None:
         self._graph: tuple[list[str], list[tuple[str, str]]] | None = None
-        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def start(self, config: PlatformConfig) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._build, args=(config,), daemon=True,
+                                            name="dashboard-topology")
+            self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self._graph is not None
+
+    def _build(self, config: PlatformConfig) -> None:
+        try:
+            from pipelines.factory import create_pipeline
+            from pipelines.runners.local import local_environment
+
+            pipeline = create_pipeline(config, local_environment(config))
+            nodes = [c.id for c in pipeline.components]
+            edges = [(u.id, c.id) for c in pipeline.components
+                     for u in sorted(c.upstream_nodes, key=lambda n: n.id)]
+            self._graph = (nodes, edges)
+        except Exception:
+            log.warning("component graph from the pipeline factory failed; showing lineage",
+                        exc_info=True)
 
     def get(self, config: PlatformConfig) -> tuple[list[str], list[tuple[str, str]]] | None:
-        with self._lock:
-            if self._graph is None:
-                try:
-                    from pipelines.factory import create_pipeline
-                    from pipelines.runners.local import local_environment
-
-                    pipeline = create_pipeline(config, local_environment(config))
-                    nodes = [c.id for c in pipeline.components]
-                    edges = [(u.id, c.id) for c in pipeline.components
-                             for u in sorted(c.upstream_nodes, key=lambda n: n.id)]
-                    self._graph = (nodes, edges)
-                except Exception:
-                    log.warning("component graph from the factory failed; using lineage",
-                                exc_info=True)
-                    return None
-            return self._graph
+        """The graph if built (never blocks a request); starts building it if not started."""
+        self.start(config)
+        return self._graph
 
 
 def _lineage_edges(nodes: dict[str, NodeExecution]) -> list[tuple[str, str]]:
@@ -217,60 +230,71 @@ def run_detail(config: PlatformConfig, reader: MetadataReader, cache: SummaryCac
 
 @dataclass
 class FeatureRow:
-    """One feature of the validation report: per-split stats and its anomalies."""
+    """One feature of the validation report: its statistics per column, and its anomalies."""
 
     name: str
-    per_split: dict[str, stats_module.FeatureStatistics]
+    kind: str
+    cells: list[stats_module.FeatureStatistics | None]
     anomalies: list[Anomaly]
-    compare: dict[str, stats_module.FeatureStatistics] = field(default_factory=dict)
 
 
 @dataclass
 class ValidationReport:
+    """Columns are the run's splits side by side, or (comparing) one split of two runs."""
+
     run_id: str
     splits: list[str]
     examples: dict[str, int]
+    columns: list[str]
     features: list[FeatureRow]
     anomalies: list[Anomaly]
+    split: str | None = None
     compare_run: str | None = None
     compare_examples: dict[str, int] = field(default_factory=dict)
     halted: bool = False
 
 
-def _statistics_of(reader: MetadataReader, config: PlatformConfig, run_id: str):  # type: ignore[no-untyped-def]
+def _statistics_of(reader: MetadataReader, config: PlatformConfig,
+                   run_id: str) -> tuple[bool, ArtifactRecord | None]:
     run = reader.pipeline_run(config.pipeline.name, run_id)
     if run is None:
-        return None, None
+        return False, None
     node = run.nodes.get("StatisticsGen")
-    return run, node.output("statistics") if node else None
+    return True, node.output("statistics") if node else None
 
 
 def validation_report(config: PlatformConfig, reader: MetadataReader, cache: SummaryCache,
-                      run_id: str, compare_run: str | None = None) -> ValidationReport | None:
-    run, statistics = _statistics_of(reader, config, run_id)
-    if run is None:
+                      run_id: str, compare_run: str | None = None,
+                      split: str | None = None) -> ValidationReport | None:
+    found, statistics = _statistics_of(reader, config, run_id)
+    if not found:
         return None
     summary = cache.get(reader, config, run_id)
     per_split = stats_module.feature_statistics(statistics) if statistics else {}
+    splits = sorted(per_split, key=lambda s: (s != "train", s))
     report = ValidationReport(
-        run_id, sorted(per_split), stats_module.examples_per_split(statistics)
-        if statistics else {}, [], list(summary.anomalies),
-        halted=summary.status is RunStatus.HALTED)
-    other: dict[str, list[stats_module.FeatureStatistics]] = {}
+        run_id, splits, stats_module.examples_per_split(statistics) if statistics else {},
+        [], [], list(summary.anomalies), halted=summary.status is RunStatus.HALTED)
+    tables: list[dict[str, stats_module.FeatureStatistics]] = []
     if compare_run:
         _, other_statistics = _statistics_of(reader, config, compare_run)
-        if other_statistics is not None:
-            other = stats_module.feature_statistics(other_statistics)
-            report.compare_run = compare_run
-            report.compare_examples = stats_module.examples_per_split(other_statistics)
-    names = sorted({f.name for features in per_split.values() for f in features})
-    for name in names:
+        other = stats_module.feature_statistics(other_statistics) if other_statistics else {}
+        chosen = split if split in per_split else (splits[0] if splits else None)
+        report.split, report.compare_run = chosen, compare_run
+        report.compare_examples = (stats_module.examples_per_split(other_statistics)
+                                   if other_statistics else {})
+        for label, source in ((run_id, per_split), (compare_run, other)):
+            report.columns.append(f"{label} · {chosen}")
+            tables.append({f.name: f for f in source.get(chosen or "", [])})
+    else:
+        for name in splits:
+            report.columns.append(name)
+            tables.append({f.name: f for f in per_split[name]})
+    for name in sorted({n for table in tables for n in table}):
+        cells = [table.get(name) for table in tables]
+        kind = next((c.kind for c in cells if c is not None), "other")
         report.features.append(FeatureRow(
-            name,
-            {s: f for s, features in per_split.items() for f in features if f.name == name},
-            [a for a in summary.anomalies if a.feature == name],
-            {s: f for s, features in other.items() for f in features if f.name == name}))
-    # anomalies with no feature statistics (e.g. a missing column, dataset-level) stay listed
+            name, kind, cells, [a for a in summary.anomalies if a.feature == name]))
     return report
 
 
