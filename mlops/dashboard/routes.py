@@ -23,6 +23,7 @@ from mlops.dashboard.csrf import csrf_valid
 from mlops.dashboard.paths import PathRefused, inside_workspace
 from mlops.metadata import open_reader
 from mlops.runlock import RunInProgressError
+from mlops.summary import OVERALL_SLICE
 from pipelines.config import ConfigError, data_files, resolve_data_source
 
 log = logging.getLogger("mlops.dashboard")
@@ -250,11 +251,21 @@ async def evaluation_page(request: Request, run_id: str) -> Response:
         if reader is None or reader.pipeline_run(dashboard.config.pipeline.name, run_id) is None:
             raise HTTPException(404, f"no run '{run_id}' in ML Metadata")
         summary = dashboard.cache.get(reader, dashboard.config, run_id)
-    slices: dict[str, list[Any]] = {}
+    overall = [row for row in summary.metrics if row.slice == OVERALL_SLICE]
+    by_slice: dict[str, dict[str, Any]] = {}
     for row in summary.metrics:
-        slices.setdefault(row.slice, []).append(row)
-    return page(request, "evaluation.html", run_id=run_id, summary=summary, slices=slices,
-                thresholds=dashboard.config.evaluator.thresholds)
+        if row.slice != OVERALL_SLICE:
+            by_slice.setdefault(row.slice, {})[row.metric] = row
+    metric_names = sorted({row.metric for row in summary.metrics})
+    return page(request, "evaluation.html", run_id=run_id, summary=summary, overall=overall,
+                slices=sorted(by_slice.items(), key=lambda item: _natural(item[0])),
+                metric_names=metric_names, thresholds=dashboard.config.evaluator.thresholds)
+
+
+def _natural(text: str) -> list[Any]:
+    """'trip_start_hour=9' before 'trip_start_hour=10'."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part)
+            for part in re.split(r"(\d+)", text)]
 
 
 # ----- artifacts ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from html import escape
 
-NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 196, 44, 40, 18, 10
+NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 184, 44, 34, 18, 10
 
 
 def layers(nodes: Sequence[str], edges: Iterable[tuple[str, str]]) -> dict[str, int]:
