@@ -53,12 +53,17 @@ class DashboardState:
         self.users = users
         self.cache = views.SummaryCache()
         self.topology = views.Topology()
-        self.children: list[subprocess.Popen[bytes]] = []
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
 
     def reap(self) -> bool:
         """Collect finished child runs (no zombies); True while one this server started runs."""
-        self.children = [p for p in self.children if p.poll() is None]
+        self.children = {run: p for run, p in self.children.items() if p.poll() is None}
         return bool(self.children)
+
+    def starting(self, run_id: str) -> bool:
+        """A run this server started whose process is alive (it may not have records yet)."""
+        self.reap()
+        return run_id in self.children
 
 
 def create_app(config: PlatformConfig, users: dict[str, User],

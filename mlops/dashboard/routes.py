@@ -186,7 +186,7 @@ async def trigger(request: Request) -> Response:
     except RunInProgressError as error:
         flash(request, f"Not started: {error}", "error")
         return back("/runs")
-    dashboard.children.append(triggered.process)
+    dashboard.children[triggered.run_id] = triggered.process
     log.info("dashboard: %s started run %s (data %s)", user.name, triggered.run_id,
              data or "default")
     flash(request, f"Started run {triggered.run_id}"
@@ -205,11 +205,10 @@ async def run_page(request: Request, run_id: str) -> Response:
         detail = (views.run_detail(dashboard.config, reader, dashboard.cache,
                                    dashboard.topology, run_id, holder) if reader else None)
     record = views.load_record(dashboard.config.workspace, run_id)
-    if detail is None and record is None:
+    starting = detail is None and (dashboard.starting(run_id)
+                                   or (holder is not None and holder.run_id == run_id))
+    if detail is None and record is None and not starting:
         raise HTTPException(404, f"no run '{run_id}' in ML Metadata or the run records")
-    starting = detail is None and holder is not None and holder.run_id == run_id
-    starting = starting or (detail is None and record is not None and record.finished is None
-                            and dashboard.reap())
     return page(request, "run.html", run_id=run_id, detail=detail, record=record,
                 refresh=bool(starting or (detail and detail.running)), starting=starting,
                 log_tail=_log_tail(dashboard, run_id) if detail is None else None)

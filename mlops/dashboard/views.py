@@ -59,13 +59,18 @@ class SummaryCache:
         self._finished: dict[str, RunSummary] = {}
         self._lock = threading.Lock()
 
-    def get(self, reader: MetadataReader, config: PlatformConfig, run_id: str) -> RunSummary:
+    def get(self, reader: MetadataReader, config: PlatformConfig, run_id: str,
+            in_progress: bool = False) -> RunSummary:
+        """``in_progress``: the run's process holds the run lock, so whatever ML Metadata
+        says between two components, the run is still running (and is not cached)."""
         with self._lock:
             cached = self._finished.get(run_id)
         if cached is not None:
             return cached
         summary = summarize_run(reader, config, run_id)
-        if summary.status is not RunStatus.RUNNING and summary.components:
+        if in_progress:
+            summary.status = RunStatus.RUNNING
+        elif summary.status is not RunStatus.RUNNING and summary.components:
             with self._lock:
                 self._finished[run_id] = summary
         return summary
@@ -83,7 +88,8 @@ def run_rows(config: PlatformConfig, cache: SummaryCache,
     with open_reader(config.metadata_path) as reader:
         if reader is not None:
             for run_id in reader.run_ids(config.pipeline.name):
-                summary = cache.get(reader, config, run_id)
+                in_progress = holder is not None and holder.run_id == run_id
+                summary = cache.get(reader, config, run_id, in_progress)
                 rows[run_id] = _row(summary, records.get(run_id), holder)
     for run_id, record in records.items():
         if run_id in rows:
@@ -198,7 +204,8 @@ def run_detail(config: PlatformConfig, reader: MetadataReader, cache: SummaryCac
     record = load_record(config.workspace, run_id)
     if run is None:
         return None
-    summary = cache.get(reader, config, run_id)
+    in_progress = holder is not None and holder.run_id == run_id
+    summary = cache.get(reader, config, run_id, in_progress)
     graph = topology.get(config)
     if graph is None:
         names, edges = list(run.nodes), _lineage_edges(run.nodes)
@@ -222,10 +229,8 @@ def run_detail(config: PlatformConfig, reader: MetadataReader, cache: SummaryCac
                      for a in arts],
             inputs=[(k, a.type_name, a.uri) for k, arts in sorted(node.inputs.items())
                     for a in arts]))
-    running = summary.status is RunStatus.RUNNING and holder is not None \
-        and holder.run_id == run_id
     return RunDetail(summary, record, views, svg.component_graph(names, edges, states, details),
-                     running)
+                     in_progress)
 
 
 @dataclass

@@ -113,9 +113,10 @@ def _sign_in(browser, base: str, user: str):  # type: ignore[no-untyped-def]
     return page
 
 
-def _wait_for_status(page, text: str) -> None:  # type: ignore[no-untyped-def]
-    """The run page refreshes itself while the run is in progress; wait for the outcome."""
-    page.wait_for_selector(f'#run-status:has-text("{text}")', timeout=RUN_TIMEOUT_MS)
+def _wait_for_status(page, status: str) -> None:  # type: ignore[no-untyped-def]
+    """The run page refreshes itself while the run is in progress; wait for the outcome
+    (``status`` is a RunStatus name: pushed, halted, not_blessed, failed)."""
+    page.wait_for_selector(f'#run-status[data-status="{status}"]', timeout=RUN_TIMEOUT_MS)
 
 
 def test_wrong_password_is_refused(browser, server: str, shots: Path) -> None:  # type: ignore[no-untyped-def]
@@ -180,7 +181,7 @@ def test_bad_data_run_halts_and_its_report_highlights_the_anomaly(  # type: igno
     assert "Not started:" in page.inner_text("main")
     page.screenshot(path=str(shots / "09-second-run-refused.png"))
     page.goto(f"{server}/runs/{run_id}")
-    _wait_for_status(page, "halted by validation")
+    _wait_for_status(page, "halted")
     page.screenshot(path=str(shots / "10-run-halted.png"), full_page=True)
     assert page.locator('svg.graph g.node[data-node="ValidationGate"]').get_attribute(
         "data-state") == "FAILED"
