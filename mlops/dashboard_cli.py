@@ -59,10 +59,14 @@ def serve(config_path: str, overrides: tuple[str, ...], host: str | None,
 
     import uvicorn
 
+    import mlops.summary
+    import mlops.trigger  # noqa: F401 - heavy imports before serving, not in a first request
     from mlops.dashboard.app import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     app = create_app(config, users, secret)
+    click.echo("Preparing the component graph (imports every TFX component once)...")
+    app.state.dashboard.topology.wait()
     click.echo(f"Dashboard for {config.pipeline.name} on http://{bind_host}:{bind_port} "
                f"({len(users)} user(s); workspace {config.workspace})")
     uvicorn.run(app, host=bind_host, port=bind_port, log_level="info", server_header=False)

@@ -1,6 +1,10 @@
-"""Pages and actions. Every page needs a signed-in user; every POST also a valid CSRF token;
-trigger, pause/resume and promote/rollback also the operator role (checked in that order:
-401 not signed in, 403 bad CSRF token, 403 viewer)."""
+"""Pages and actions.
+
+Every page needs a signed-in user; every POST also a valid CSRF token; trigger, pause/resume
+and promote/rollback also the operator role (checked in that order: 401 not signed in, 403 bad
+CSRF token, 403 viewer). Pages that read ML Metadata or artifacts are plain functions, so
+FastAPI runs them in its thread pool and a slow read never blocks other requests.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from mlops.dashboard import sources, views
@@ -138,7 +143,7 @@ async def healthz() -> dict[str, str]:
 
 # ----- runs --------------------------------------------------------------------------------
 @router.get("/runs")
-async def runs_page(request: Request) -> Response:
+def runs_page(request: Request) -> Response:
     signed_in(request)
     dashboard = state(request)
     dashboard.reap()
@@ -150,7 +155,7 @@ async def runs_page(request: Request) -> Response:
 
 
 @router.get("/api/runs")
-async def runs_api(request: Request) -> Response:
+def runs_api(request: Request) -> Response:
     signed_in(request)
     dashboard = state(request)
     holder = views.holder_of(dashboard.config)
@@ -181,8 +186,9 @@ async def trigger(request: Request) -> Response:
     from mlops.trigger import start_pipeline_run
 
     try:
-        triggered = start_pipeline_run(config, reason=f"dashboard:{user.name}",
-                                       data_source=data or None)
+        triggered = await run_in_threadpool(start_pipeline_run, config,
+                                            reason=f"dashboard:{user.name}",
+                                            data_source=data or None)
     except RunInProgressError as error:
         flash(request, f"Not started: {error}", "error")
         return back("/runs")
@@ -195,7 +201,7 @@ async def trigger(request: Request) -> Response:
 
 
 @router.get("/runs/{run_id}")
-async def run_page(request: Request, run_id: str) -> Response:
+def run_page(request: Request, run_id: str) -> Response:
     signed_in(request)
     run_id = checked_run_id(run_id)
     dashboard = state(request)
@@ -223,7 +229,7 @@ def _log_tail(dashboard: DashboardState, run_id: str, lines: int = 30) -> str | 
 
 
 @router.get("/runs/{run_id}/validation")
-async def validation_page(request: Request, run_id: str, compare: str = "",
+def validation_page(request: Request, run_id: str, compare: str = "",
                           split: str = "") -> Response:
     signed_in(request)
     run_id = checked_run_id(run_id)
@@ -242,7 +248,7 @@ async def validation_page(request: Request, run_id: str, compare: str = "",
 
 
 @router.get("/runs/{run_id}/evaluation")
-async def evaluation_page(request: Request, run_id: str) -> Response:
+def evaluation_page(request: Request, run_id: str) -> Response:
     signed_in(request)
     run_id = checked_run_id(run_id)
     dashboard = state(request)
@@ -269,7 +275,7 @@ def _natural(text: str) -> list[Any]:
 
 # ----- artifacts ---------------------------------------------------------------------------
 @router.get("/artifacts")
-async def artifact_page(request: Request, path: str = "") -> Response:
+def artifact_page(request: Request, path: str = "") -> Response:
     signed_in(request)
     workspace = state(request).config.workspace
     try:
@@ -295,7 +301,7 @@ async def artifact_page(request: Request, path: str = "") -> Response:
 
 # ----- schedules, drift, models ------------------------------------------------------------
 @router.get("/schedules")
-async def schedules_page(request: Request) -> Response:
+def schedules_page(request: Request) -> Response:
     signed_in(request)
     return page(request, "schedules.html", section=sources.schedules(state(request).config))
 
@@ -317,7 +323,7 @@ async def schedule_action(request: Request, name: str, action: str) -> Response:
 
 
 @router.get("/drift")
-async def drift_page(request: Request) -> Response:
+def drift_page(request: Request) -> Response:
     signed_in(request)
     section = sources.drift_history(state(request).config)
     from mlops.dashboard import svg
@@ -329,7 +335,7 @@ async def drift_page(request: Request) -> Response:
 
 
 @router.get("/models")
-async def models_page(request: Request) -> Response:
+def models_page(request: Request) -> Response:
     signed_in(request)
     return page(request, "models.html", section=sources.model_versions(state(request).config))
 
