@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -198,6 +199,13 @@ def _lineage_edges(nodes: dict[str, NodeExecution]) -> list[tuple[str, str]]:
     return sorted(edges)
 
 
+def _elapsed(node: NodeExecution) -> float:
+    """A running component's time so far (ML Metadata updates it only when it ends)."""
+    if node.state == "RUNNING":
+        return max(0.0, time.time() - node.started_ms / 1000)
+    return node.seconds
+
+
 def run_detail(config: PlatformConfig, reader: MetadataReader, cache: SummaryCache,
                topology: Topology, run_id: str, holder: LockHolder | None) -> RunDetail | None:
     run = reader.pipeline_run(config.pipeline.name, run_id)
@@ -214,8 +222,9 @@ def run_detail(config: PlatformConfig, reader: MetadataReader, cache: SummaryCac
         names = names + [n for n in run.nodes if n not in names]
         edges = edges + [e for e in _lineage_edges(run.nodes) if e not in edges]
     states = {n: node.state for n, node in run.nodes.items()}
+    seconds = {n: _elapsed(node) for n, node in run.nodes.items()}
     details = {n: ("cache hit" if node.cached else
-                   f"{node.state.lower()} {duration(node.seconds)}".strip())
+                   f"{node.state.lower()} {duration(seconds[n])}".strip())
                for n, node in run.nodes.items()}
     views = []
     for name in names:
@@ -224,7 +233,7 @@ def run_detail(config: PlatformConfig, reader: MetadataReader, cache: SummaryCac
             views.append(NodeView(name, "NOT_RUN", "", None, False))
             continue
         views.append(NodeView(
-            name, node.state, when(node.started_ms), node.seconds, node.cached,
+            name, node.state, when(node.started_ms), seconds[name], node.cached,
             outputs=[(k, a.type_name, a.uri) for k, arts in sorted(node.outputs.items())
                      for a in arts],
             inputs=[(k, a.type_name, a.uri) for k, arts in sorted(node.inputs.items())
