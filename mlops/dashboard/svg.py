@@ -79,7 +79,7 @@ def component_graph(nodes: Sequence[str], edges: Iterable[tuple[str, str]],
             f'data-node="{escape(node)}" data-state="{escape(state)}">'
             f'<title>{escape(node)}: {escape(detail)}</title>'
             f'<rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="6"/>'
-            f'<text x="{x + NODE_W / 2}" y="{y + 18}" text-anchor="middle" class="name">'
+            f'<text x="{x + NODE_W / 2}" y="{y + 18}" text-anchor="middle" class="name{' long' if len(node) > 20 else ''}">'
             f'{escape(node)}</text>'
             f'<text x="{x + NODE_W / 2}" y="{y + 34}" text-anchor="middle" class="detail">'
             f'{escape(detail)}</text></g></a>'
