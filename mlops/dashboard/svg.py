@@ -74,12 +74,13 @@ def component_graph(nodes: Sequence[str], edges: Iterable[tuple[str, str]],
         x, y = position[node]
         state = states.get(node, "NOT_RUN")
         detail = (details or {}).get(node, state.lower().replace("_", " "))
+        name_class = "name long" if len(node) > 20 else "name"
         parts.append(
             f'<a href="#node-{escape(node)}"><g class="node state-{escape(state.lower())}" '
             f'data-node="{escape(node)}" data-state="{escape(state)}">'
             f'<title>{escape(node)}: {escape(detail)}</title>'
             f'<rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="6"/>'
-            f'<text x="{x + NODE_W / 2}" y="{y + 18}" text-anchor="middle" class="name{' long' if len(node) > 20 else ''}">'
+            f'<text x="{x + NODE_W / 2}" y="{y + 18}" text-anchor="middle" class="{name_class}">'
             f'{escape(node)}</text>'
             f'<text x="{x + NODE_W / 2}" y="{y + 34}" text-anchor="middle" class="detail">'
             f'{escape(detail)}</text></g></a>'
