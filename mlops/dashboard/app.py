@@ -56,9 +56,15 @@ class DashboardState:
         self.children: dict[str, subprocess.Popen[bytes]] = {}
 
     def reap(self) -> bool:
-        """Collect finished child runs (no zombies); True while one this server started runs."""
+        """Collect finished child runs (no zombies); True while one this server started is
+        starting or running. A child whose run record says it finished is only exiting."""
+        from mlops.runrecords import load_record
+
         self.children = {run: p for run, p in self.children.items() if p.poll() is None}
-        return bool(self.children)
+        return any(
+            (record := load_record(self.config.workspace, run)) is None
+            or record.finished is None
+            for run in self.children)
 
     def starting(self, run_id: str) -> bool:
         """A run this server started whose process is alive (it may not have records yet)."""
