@@ -191,11 +191,14 @@ def schema_freeze(config_path: str, overrides: tuple[str, ...], output: Path | N
                "against it (ImportSchemaGen).")
 
 
+# Command groups of the other areas (each module keeps its heavy imports inside commands).
+from mlops.dashboard_cli import dashboard  # noqa: E402
 from mlops.kubeflow_cli import kubeflow  # noqa: E402
 from mlops.schedule_cli import schedule  # noqa: E402
 
-main.add_command(kubeflow)
-main.add_command(schedule)
+for group in (kubeflow, schedule, dashboard):
+    main.add_command(group)
+
 
 if __name__ == "__main__":
     main()

@@ -296,6 +296,22 @@ class KubeflowSection(_Section):
     output_spec: str = Field("infra/kubeflow/pipeline.json",
                              description="Compiled spec path, relative to the config file.")
     trainer_resources: TrainerResources = TrainerResources()
+class DashboardSection(_Section):
+    """The operator dashboard (``mlops dashboard serve``). Secrets never live in this file:
+    it names the environment variables that hold them."""
+
+    host: str = Field("127.0.0.1", description="Interface to bind; loopback unless you mean it.")
+    port: int = Field(8080, ge=1, le=65535)
+    users_env: str = Field(
+        "MLOPS_DASHBOARD_USERS",
+        description="Env var holding 'name:role:hash;...' (hashes from "
+        "`mlops dashboard hash-password`).",
+    )
+    session_secret_env: str = Field(
+        "MLOPS_DASHBOARD_SECRET",
+        description="Env var holding the cookie-signing secret (random per start when unset).",
+    )
+    refresh_seconds: int = Field(5, ge=1, le=3600, description="Auto-refresh while a run runs.")
 
 
 class PlatformConfig(_Section):
@@ -313,6 +329,7 @@ class PlatformConfig(_Section):
     beam: BeamSection = BeamSection()
     schedule: ScheduleSection = ScheduleSection()
     kubeflow: KubeflowSection = KubeflowSection()
+    dashboard: DashboardSection = DashboardSection()
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source_file: str = PrivateAttr(default="<dict>")

@@ -1,0 +1,145 @@
+"""Adapters to the scheduler, drift monitor and model registry, which land in other modules.
+
+The dashboard must show what those parts produce as they land, and an empty section with a
+hint where one is not there yet. Each adapter imports its module lazily and returns a
+``Section`` whose ``items`` are plain dicts (the shapes are documented on each function), or
+an empty Section with a hint naming the command that produces the data. Actions raise
+``SourceUnavailable`` with the same kind of hint.
+
+INTEGRATION: the functions marked ``WIRE:`` call the other modules through ``_call``, which
+looks up a function by name; when merging, replace those look-ups by direct calls.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from pipelines.config import PlatformConfig
+
+log = logging.getLogger("mlops.dashboard")
+
+SCHEDULER_MODULE = "mlops.scheduler"
+DRIFT_MODULE = "mlops.monitoring"
+REGISTRY_MODULE = "mlops.registry"
+
+
+class SourceUnavailable(RuntimeError):
+    """The module behind a section is not installed or not wired yet; the message says why."""
+
+
+@dataclass
+class Section:
+    """What a page section shows: items (list of dicts) or, when empty, a hint to act on."""
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+    hint: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def available(self) -> bool:
+        return self.hint is None
+
+
+def _module(name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+def _call(module_name: str, function: str, hint: str, *args: Any, **kwargs: Any) -> Any:
+    """Call ``module.function`` or raise SourceUnavailable(hint) if either is missing."""
+    module = _module(module_name)
+    target: Callable[..., Any] | None = getattr(module, function, None) if module else None
+    if target is None:
+        raise SourceUnavailable(hint)
+    return target(*args, **kwargs)
+
+
+def _section(loader: Callable[[], list[dict[str, Any]]], empty_hint: str,
+             missing_hint: str) -> Section:
+    try:
+        items = loader()
+    except SourceUnavailable as error:
+        return Section(hint=str(error) or missing_hint)
+    except Exception:  # a broken source must not take the whole dashboard down
+        log.exception("dashboard source failed")
+        return Section(hint="this section failed to load; see the dashboard's log")
+    return Section(items=list(items)) if items else Section(hint=empty_hint)
+
+
+# ----- schedules (issue 4) -----------------------------------------------------------------
+SCHEDULER_HINT = "no scheduler configured yet: set up a schedule with `mlops schedule`"
+
+
+def schedules(config: PlatformConfig) -> Section:
+    """WIRE: items = [{"name": str, "cron": str, "paused": bool, "next_run": str|None}].
+    extra["firings"] = [{"time": str, "schedule": str, "run_id": str|None, "outcome": str}]."""
+    section = _section(lambda: _call(SCHEDULER_MODULE, "list_schedules", SCHEDULER_HINT, config),
+                       "no schedule configured: add one with `mlops schedule`", SCHEDULER_HINT)
+    if section.available:
+        try:
+            section.extra["firings"] = list(
+                _call(SCHEDULER_MODULE, "list_firings", SCHEDULER_HINT, config))
+        except SourceUnavailable:
+            section.extra["firings"] = []
+    return section
+
+
+def set_schedule_paused(config: PlatformConfig, name: str, paused: bool, user: str) -> str:
+    """WIRE: pause or resume one schedule; returns a message for the operator."""
+    function = "pause_schedule" if paused else "resume_schedule"
+    _call(SCHEDULER_MODULE, function, SCHEDULER_HINT, config, name, user=user)
+    return f"schedule '{name}' {'paused' if paused else 'resumed'}"
+
+
+# ----- drift (issue 5) ---------------------------------------------------------------------
+DRIFT_HINT = "no drift reports yet: run `mlops drift check`"
+
+
+def drift_history(config: PlatformConfig) -> Section:
+    """WIRE: items = [{"time": str, "feature": str, "distance": float, "threshold": float,
+    "drifted": bool}] (one per feature per report, oldest first);
+    extra["decisions"] = [{"time": str, "decision": "triggered"|"cooling down"|"no drift",
+    "detail": str, "run_id": str|None}] newest first."""
+    section = _section(lambda: _call(DRIFT_MODULE, "drift_history", DRIFT_HINT, config),
+                       DRIFT_HINT, DRIFT_HINT)
+    if section.available:
+        try:
+            section.extra["decisions"] = list(
+                _call(DRIFT_MODULE, "drift_decisions", DRIFT_HINT, config))
+        except SourceUnavailable:
+            section.extra["decisions"] = []
+    return section
+
+
+# ----- registry (issue 6) ------------------------------------------------------------------
+REGISTRY_HINT = "no registered models yet: register one with `mlops registry register`"
+
+
+def model_versions(config: PlatformConfig) -> Section:
+    """WIRE: items = [{"version": str, "aliases": [str], "metrics": {name: float},
+    "run_id": str|None, "created": str, "source": str}] newest first."""
+    return _section(lambda: _call(REGISTRY_MODULE, "list_versions", REGISTRY_HINT, config),
+                    REGISTRY_HINT, REGISTRY_HINT)
+
+
+def promote_model(config: PlatformConfig, version: str, alias: str, reason: str,
+                  user: str) -> str:
+    """WIRE: point ``alias`` at ``version`` (same code as `mlops registry promote`)."""
+    _call(REGISTRY_MODULE, "promote", REGISTRY_HINT, config, version, alias=alias,
+          reason=reason, user=user)
+    return f"alias '{alias}' now points at version {version}"
+
+
+def rollback_model(config: PlatformConfig, alias: str, reason: str, user: str) -> str:
+    """WIRE: move ``alias`` back to the version it pointed at before (`mlops registry
+    rollback`); returns the message for the operator."""
+    result = _call(REGISTRY_MODULE, "rollback", REGISTRY_HINT, config, alias=alias,
+                   reason=reason, user=user)
+    return f"alias '{alias}' rolled back" + (f" to version {result}" if result else "")
