@@ -87,6 +87,35 @@ def schedule_history(config_path: str, limit: int) -> None:
     click.echo(tabulate(rows, headers=["scheduled", "event", "run", "outcome", "detail"]))
 
 
+@schedule.command("pause")
+@config_option
+@set_option
+@click.option("--reason", default="", help="Why (recorded and shown in history/dashboard).")
+@click.option("--by", "user", default=None, help="Who pauses (default: $USER).")
+def schedule_pause(config_path: str, overrides: tuple[str, ...], reason: str,
+                   user: str | None) -> None:
+    """Pause scheduled runs: due firings are recorded as skipped until resumed."""
+    import getpass
+
+    from mlops.scheduler import pause_schedule
+
+    config = _load(config_path, overrides)
+    changed = pause_schedule(config.workspace, user or getpass.getuser(), reason)
+    click.echo("Schedule paused." if changed else "Schedule was already paused.")
+
+
+@schedule.command("resume")
+@config_option
+@set_option
+def schedule_resume(config_path: str, overrides: tuple[str, ...]) -> None:
+    """Resume scheduled runs."""
+    from mlops.scheduler import resume_schedule
+
+    config = _load(config_path, overrides)
+    changed = resume_schedule(config.workspace)
+    click.echo("Schedule resumed." if changed else "Schedule was not paused.")
+
+
 @schedule.command("run-local")
 @config_option
 @set_option

@@ -13,6 +13,8 @@ workspace run lock). Rules:
   it reads that log back, so a crashed scheduler resumes where it stopped and settles runs it
   had started (from their run records) instead of forgetting them.
 * One scheduler per workspace (a crash-safe flock, like the run lock).
+* Pausing (``mlops schedule pause``, or the dashboard) writes ``schedule/paused.json``; while
+  it exists, due firings are recorded as skipped ("paused by ...") instead of started.
 
 Time comes from an injectable :class:`Clock`, and runs from an injectable launcher, so tests
 drive a whole day of firings in milliseconds.
@@ -41,6 +43,7 @@ from pipelines.config import PlatformConfig
 SCHEDULE_DIR = "schedule"
 FIRINGS_FILE = "firings.jsonl"
 SCHEDULER_LOCK = "scheduler.lock"
+PAUSE_FILE = "paused.json"
 EXIT_OUTCOMES = {0: "pushed", 1: "failed", 2: "bad configuration", 3: "not blessed",
                  4: "halted by validation", 5: "bad input data", 7: "another run in progress"}
 
@@ -124,6 +127,39 @@ def read_firings(workspace: Path) -> list[dict[str, Any]]:
         except ValueError:
             continue
     return events
+
+
+def pause_state(workspace: Path) -> dict[str, Any] | None:
+    """Who paused the schedule, when and why; None while it is active."""
+    path = workspace / SCHEDULE_DIR / PAUSE_FILE
+    if not path.exists():
+        return None
+    try:
+        return dict(json.loads(path.read_text()))
+    except ValueError:
+        return {"by": "unknown", "at": None, "reason": "unreadable pause record"}
+
+
+def pause_schedule(workspace: Path, by: str, reason: str = "") -> bool:
+    """Pause firing (the scheduler process keeps running); False if it was already paused."""
+    if pause_state(workspace) is not None:
+        return False
+    path = workspace / SCHEDULE_DIR / PAUSE_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"by": by, "at": dt.datetime.now(dt.UTC).isoformat(), "reason": reason}
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(record))
+    temporary.replace(path)
+    return True
+
+
+def resume_schedule(workspace: Path) -> bool:
+    """Resume firing; False if it was not paused."""
+    path = workspace / SCHEDULE_DIR / PAUSE_FILE
+    if not path.exists():
+        return False
+    path.unlink()
+    return True
 
 
 def next_firings(config: PlatformConfig, after: dt.datetime, count: int = 5) -> list[dt.datetime]:
@@ -273,7 +309,12 @@ class LocalScheduler:
             for moment in missed if not self.config.schedule.catch_up else []:
                 self._record("skipped", moment, reason="missed while the scheduler was not "
                              "running (schedule.catch_up: false runs only the latest)")
-            if self._backlog:
+            paused = pause_state(self.workspace)
+            if paused is not None:
+                self._backlog.clear()
+                self._record("skipped", current, reason=f"paused by {paused.get('by')}"
+                             + (f": {paused['reason']}" if paused.get("reason") else ""))
+            elif self._backlog:
                 self._backlog.append(current)  # behind the missed ones, in order
             else:
                 busy = self._busy()

@@ -315,9 +315,7 @@ async def schedule_action(request: Request, name: str, action: str) -> Response:
         message = sources.set_schedule_paused(state(request).config, name, action == "pause",
                                               user.name)
         flash(request, message, "success")
-    except sources.SourceUnavailable as error:
-        flash(request, f"Not done: {error}", "error")
-    except (ValueError, KeyError) as error:
+    except (sources.SourceUnavailable, ValueError, LookupError) as error:
         flash(request, f"Not done: {error}", "error")
     return back("/schedules")
 

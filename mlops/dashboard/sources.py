@@ -78,24 +78,41 @@ SCHEDULER_HINT = "no scheduler configured yet: set up a schedule with `mlops sch
 
 
 def schedules(config: PlatformConfig) -> Section:
-    """WIRE: items = [{"name": str, "cron": str, "paused": bool, "next_run": str|None}].
-    extra["firings"] = [{"time": str, "schedule": str, "run_id": str|None, "outcome": str}]."""
-    section = _section(lambda: _call(SCHEDULER_MODULE, "list_schedules", SCHEDULER_HINT, config),
-                       "no schedule configured: add one with `mlops schedule`", SCHEDULER_HINT)
-    if section.available:
-        try:
-            section.extra["firings"] = list(
-                _call(SCHEDULER_MODULE, "list_firings", SCHEDULER_HINT, config))
-        except SourceUnavailable:
-            section.extra["firings"] = []
-    return section
+    """items = [{"name", "cron", "paused", "next_run"}]; extra["firings"] = recorded firings
+    of the local scheduler, newest first."""
+    import datetime as dt
+
+    from mlops.scheduler import next_firings, pause_state, read_firings
+
+    section = config.schedule
+    paused = pause_state(config.workspace)
+    upcoming = next_firings(config, dt.datetime.now(dt.UTC), 1) if section.enabled else []
+    item = {
+        "name": config.pipeline.name,
+        "cron": f"{section.cron} ({section.time_zone})",
+        "paused": paused is not None or not section.enabled,
+        "next_run": upcoming[0].isoformat() if upcoming and paused is None else None,
+    }
+    firings = [
+        {"time": event.get("scheduled", ""), "schedule": event.get("event", ""),
+         "run_id": event.get("run_id"),
+         "outcome": event.get("outcome") or event.get("reason") or event.get("error", "")}
+        for event in reversed(read_firings(config.workspace))
+    ]
+    return Section(items=[item], extra={"firings": firings})
 
 
 def set_schedule_paused(config: PlatformConfig, name: str, paused: bool, user: str) -> str:
-    """WIRE: pause or resume one schedule; returns a message for the operator."""
-    function = "pause_schedule" if paused else "resume_schedule"
-    _call(SCHEDULER_MODULE, function, SCHEDULER_HINT, config, name, user=user)
-    return f"schedule '{name}' {'paused' if paused else 'resumed'}"
+    """Pause or resume the schedule (same functions as `mlops schedule pause|resume`)."""
+    from mlops.scheduler import pause_schedule, resume_schedule
+
+    if name != config.pipeline.name:
+        raise LookupError(f"no schedule named '{name}'")
+    if paused:
+        changed = pause_schedule(config.workspace, user, "from the dashboard")
+        return f"schedule '{name}' paused" if changed else f"schedule '{name}' was already paused"
+    changed = resume_schedule(config.workspace)
+    return f"schedule '{name}' resumed" if changed else f"schedule '{name}' was not paused"
 
 
 # ----- drift (issue 5) ---------------------------------------------------------------------

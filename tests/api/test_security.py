@@ -122,7 +122,8 @@ def test_empty_workspace_pages_show_hints(client: TestClient) -> None:
     assert runs.status_code == 200 and "No runs yet" in runs.text
     assert "Start pipeline run" not in runs.text  # viewers get no trigger button
     assert client.get("/api/runs").json() == {"in_progress": None, "runs": []}
-    assert "no scheduler configured yet" in client.get("/schedules").text
+    schedules = client.get("/schedules").text
+    assert "0 3 * * *" in schedules and "UTC" in schedules  # the configured schedule
     assert "no drift reports yet: run `mlops drift check`" in client.get("/drift").text
     assert "no registered models yet" in client.get("/models").text
     assert client.get("/runs/nope").status_code == 404
@@ -161,10 +162,23 @@ def test_trigger_refuses_a_data_path_with_no_files(client: TestClient, tmp_path:
     assert "Not started: no data files at" in client.get("/runs").text
 
 
-def test_operator_actions_on_missing_sources_explain_what_to_do(client: TestClient) -> None:
+def test_pause_and_resume_the_schedule(client: TestClient, empty_config: PlatformConfig) -> None:
+    from mlops.scheduler import pause_state
+
     operator = Session(client).sign_in("alice")
     operator.post("/schedules/nightly/pause")
-    assert "Not done: no scheduler configured yet" in client.get("/schedules").text
+    assert "no schedule named" in client.get("/schedules").text
+    name = empty_config.pipeline.name
+    operator.post(f"/schedules/{name}/pause")
+    assert f"schedule &#39;{name}&#39; paused" in client.get("/schedules").text
+    state = pause_state(empty_config.workspace)
+    assert state is not None and state["by"] == "alice"
+    operator.post(f"/schedules/{name}/resume")
+    assert pause_state(empty_config.workspace) is None
+
+
+def test_operator_actions_on_missing_sources_explain_what_to_do(client: TestClient) -> None:
+    operator = Session(client).sign_in("alice")
     operator.post("/models/promote", ACTIONS["/models/promote"])
     assert "Not promoted: no registered models yet" in client.get("/models").text
     operator.post("/models/promote", {**ACTIONS["/models/promote"], "confirm": ""})
