@@ -130,7 +130,7 @@ class ModelRegistry:
 
     def aliases(self) -> dict[str, str]:
         model = _registered_model(self.client, self.name)
-        return dict(model.aliases) if model is not None else {}
+        return {a: str(v) for a, v in model.aliases.items()} if model is not None else {}
 
     def alias_version(self, alias: str) -> str | None:
         return self.aliases().get(alias)
