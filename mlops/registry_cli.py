@@ -162,7 +162,10 @@ def models_record(config_path: str, overrides: tuple[str, ...], run_id: str) -> 
     from mlops.registry.tracking import record_pipeline_run
     from mlops.summary import summarize_run
 
+    from mlops.console import configure_logging
+
     config = load(config_path, overrides)
+    configure_logging(None)
     with open_reader(config.metadata_path) as reader:
         if reader is None or reader.pipeline_run(config.pipeline.name, run_id) is None:
             _fail(RuntimeError(f"no run '{run_id}' in {config.metadata_path}; see "

@@ -114,7 +114,10 @@ class ModelRegistry:
         if not self.exists():
             return []
         found = self.client.search_model_versions(f"name = '{self.name}'")
-        versions = [self._version(mv) for mv in found]
+        holders: dict[str, list[str]] = {}
+        for alias, version in self.aliases().items():
+            holders.setdefault(version, []).append(alias)
+        versions = [self._version(mv, holders.get(str(mv.version))) for mv in found]
         return sorted(versions, key=lambda v: int(v.version), reverse=True)
 
     def version(self, version: str | int) -> RegisteredVersion:
@@ -237,12 +240,12 @@ class ModelRegistry:
         self.client.set_registered_model_tag(self.name, key, json.dumps(record))
         return HistoryEntry(**record, key=key)
 
-    def _version(self, mv: Any) -> RegisteredVersion:
+    def _version(self, mv: Any, aliases: list[str] | None = None) -> RegisteredVersion:
         return RegisteredVersion(
             name=mv.name,
             version=str(mv.version),
             created_ms=int(mv.creation_timestamp or 0),
-            aliases=tuple(sorted(getattr(mv, "aliases", []) or [])),
+            aliases=tuple(sorted(aliases if aliases is not None else mv.aliases or [])),
             tags=dict(mv.tags or {}),
             mlflow_run_id=mv.run_id or None,
             source=mv.source,

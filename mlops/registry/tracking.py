@@ -338,7 +338,12 @@ def find_mlflow_run(client: MlflowClient, experiment_id: str, run_id: str) -> An
 
 def log_run(client: MlflowClient, experiment_id: str, facts: RunFacts) -> str:
     """Create (or update) the MLflow run of ``facts.run_id``; returns the MLflow run id."""
+    import os
+
     from mlflow.entities import Metric, Param, RunTag
+
+    # MLflow prints "View run ... at URL" to stdout when a run ends; the CLI prints its own line.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
     existing = find_mlflow_run(client, experiment_id, facts.run_id)
     if existing is not None:
