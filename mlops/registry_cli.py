@@ -158,11 +158,10 @@ def models_history(config_path: str, overrides: tuple[str, ...]) -> None:
 @click.argument("run_id")
 def models_record(config_path: str, overrides: tuple[str, ...], run_id: str) -> None:
     """Log a past pipeline run to MLflow (and register its push) - e.g. after MLflow was down."""
+    from mlops.console import configure_logging
     from mlops.metadata import open_reader
     from mlops.registry.tracking import record_pipeline_run
     from mlops.summary import summarize_run
-
-    from mlops.console import configure_logging
 
     config = load(config_path, overrides)
     configure_logging(None)

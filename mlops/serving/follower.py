@@ -10,6 +10,7 @@ fails to download or load is logged and the current one keeps serving.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -67,11 +68,12 @@ class AliasFollower:
         target = self.cache_dir / self.registry.name / version
         if (target / "saved_model.pb").exists():
             return target
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bar in logs
         registered = self.registry.version(version)
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as scratch:
             if registered.mlflow_run_id and registered.source.startswith("runs:/"):
-                artifact_path = registered.source.split("/", 2)[2].split("/", 1)[1]
+                artifact_path = registered.source.removeprefix("runs:/").split("/", 1)[1]
                 local = self.registry.client.download_artifacts(
                     registered.mlflow_run_id, artifact_path, scratch)
             else:
