@@ -6,6 +6,7 @@ artifact store in a tmp dir, --serve-artifacts) and stopped at the end of the se
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -79,21 +80,16 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def stop_process_group(process: subprocess.Popen) -> None:
-    """Stop the server and the uvicorn workers it started (its own process group)."""
-    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait)
-            os.killpg(process.pid, 0)  # workers still alive?
-        except (subprocess.TimeoutExpired, ProcessLookupError):
-            if process.poll() is not None:
-                try:
-                    os.killpg(process.pid, 0)
-                except ProcessLookupError:
-                    return
+    """Stop the server and the workers it started (they share its own process group)."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=30)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # anything left behind in the group
+    process.wait(timeout=10)
 
 
 @dataclass(frozen=True)
