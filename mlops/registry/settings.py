@@ -54,8 +54,14 @@ def experiment_name(config: PlatformConfig) -> str:
 
 def client_for(config: PlatformConfig) -> MlflowClient:
     """A tracking + registry client; creates the embedded store's folder on first use."""
+    import os
+
     from mlflow import MlflowClient
 
+    # MLflow retries an unreachable server with backoff for minutes by default; a pipeline run
+    # should report "MLflow unreachable" soon instead (users may still raise these).
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
     uri = tracking_uri(config)
     if is_embedded(config):
         mlflow_dir(config).mkdir(parents=True, exist_ok=True)
