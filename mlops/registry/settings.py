@@ -7,6 +7,7 @@ store), so a laptop needs no server; ``registry.tracking_uri`` points the same c
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -65,4 +66,6 @@ def client_for(config: PlatformConfig) -> MlflowClient:
     uri = tracking_uri(config)
     if is_embedded(config):
         mlflow_dir(config).mkdir(parents=True, exist_ok=True)
+        # "Creating initial MLflow database tables..." on first use is not news to a user.
+        logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
