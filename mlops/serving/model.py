@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.framework import types_pb2
 
 from components.signatures import SERVING_RAW
 
@@ -182,7 +183,7 @@ class LoadedModel:
         def tensor_info(name: str, spec: tf.TensorSpec) -> dict[str, Any]:
             dims = [{"size": str(-1 if d is None else d), "name": ""}
                     for d in spec.shape.as_list()]
-            return {"dtype": f"DT_{spec.dtype.name.upper()}",
+            return {"dtype": types_pb2.DataType.Name(spec.dtype.as_datatype_enum),
                     "tensor_shape": {"dim": dims, "unknown_rank": False}, "name": name}
 
         inputs = self.signature.structured_input_signature[1]

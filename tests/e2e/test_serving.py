@@ -123,7 +123,7 @@ def test_predictions_match_the_model_called_in_process(
     connection.request("GET", f"/v1/models/{name}")
     status_body = json.loads(connection.getresponse().read())
     assert status_body["model_version_status"][0] == {
-        "version": serving_versions.first, "state": "AVAILABLE",
+        "version": serving.holder.current.version, "state": "AVAILABLE",
         "status": {"error_code": "OK", "error_message": ""}}
     connection.request("GET", f"/v1/models/{name}/metadata")
     metadata = json.loads(connection.getresponse().read())
