@@ -193,7 +193,8 @@ def describe_record(result: Any) -> str:
 @click.option("--alias", default=None, help="Registry alias to follow (default: serving.alias).")
 @click.option("--server", "server_kind", type=click.Choice(["threaded", "uvicorn"]),
               default="threaded", show_default=True,
-              help="HTTP server implementation (threaded measured faster; bench/RESULTS.md).")
+              help="HTTP server: threaded has the lowest latency, uvicorn more throughput "
+              "with many clients (bench/RESULTS.md).")
 def serve(config_path: str, overrides: tuple[str, ...], host: str | None, port: int | None,
           alias: str | None, server_kind: str) -> None:
     """Serve the registry's production version over TF Serving's REST API; follows the alias
