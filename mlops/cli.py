@@ -95,12 +95,29 @@ def run(config_path: str, overrides: tuple[str, ...], data_source: str | None,
                 sys.exit(EXIT_INPUT_ERROR)
             summary = summarize_run(MetadataReader.for_sqlite(config.metadata_path), config,
                                     result.run_id, result.error)
+            _record_in_registry(config, summary)
             _finish(config, record, summary.status.label, summary.status.exit_code)
     except RunInProgressError as error:
         click.echo(f"Not started: {error}", err=True)
         sys.exit(EXIT_RUN_IN_PROGRESS)
     click.echo(render_summary(summary, log_file))
     sys.exit(summary.status.exit_code)
+
+
+def _record_in_registry(config: PlatformConfig, summary: Any) -> None:
+    """Log the run to MLflow and register a push. A registry failure is reported but never
+    changes the run's outcome: the model is pushed and ML Metadata has the run either way."""
+    try:
+        from mlops.registry.tracking import record_pipeline_run
+        from mlops.registry_cli import describe_record
+
+        result = record_pipeline_run(config, summary)
+        if result is not None:
+            click.echo(describe_record(result))
+    except Exception as error:
+        click.echo(f"Warning: could not record run {summary.run_id} in MLflow "
+                   f"({type(error).__name__}: {error}); the run's outcome is unchanged. Retry "
+                   f"with `mlops models record {summary.run_id}`.", err=True)
 
 
 def _finish(config: PlatformConfig, record: Any, outcome: str, exit_code: int) -> None:
@@ -194,11 +211,11 @@ def schema_freeze(config_path: str, overrides: tuple[str, ...], output: Path | N
 # Command groups of the other areas (each module keeps its heavy imports inside commands).
 from mlops.dashboard_cli import dashboard  # noqa: E402
 from mlops.kubeflow_cli import kubeflow  # noqa: E402
+from mlops.registry_cli import models, serve  # noqa: E402
 from mlops.schedule_cli import schedule  # noqa: E402
 
-for group in (kubeflow, schedule, dashboard):
+for group in (kubeflow, schedule, dashboard, models, serve):
     main.add_command(group)
-
 
 if __name__ == "__main__":
     main()

@@ -314,6 +314,38 @@ class DashboardSection(_Section):
     refresh_seconds: int = Field(5, ge=1, le=3600, description="Auto-refresh while a run runs.")
 
 
+class RegistrySection(_Section):
+    """MLflow tracking and model registry (see docs/registry.md)."""
+
+    enabled: bool = Field(
+        True, description="Log every `mlops run` to MLflow and register pushed models."
+    )
+    tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking/registry URI, e.g. http://127.0.0.1:5000 for a real "
+        "`mlflow server`. Default: embedded SQLite at <workspace>/mlflow/mlflow.db.",
+    )
+    artifact_location: str | None = Field(
+        default=None,
+        description="Artifact store for the pipeline's experiment when it is created. Default: "
+        "<workspace>/mlflow/artifacts with the embedded store; the server's own with a server.",
+    )
+    model_name: str | None = Field(
+        default=None, description="Registered model name. Default: the pipeline name."
+    )
+
+
+class ServingSection(_Section):
+    """`mlops serve`: a TF Serving-compatible REST endpoint following a registry alias."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8501, ge=0, le=65535, description="0 picks a free port.")
+    alias: str = Field("production", description="Registry alias whose version is served.")
+    poll_seconds: float = Field(
+        5.0, gt=0, description="How often the registry alias is checked for a new version."
+    )
+
+
 class PlatformConfig(_Section):
     """Everything a pipeline run needs, validated once. Paths resolve against ``base_dir``."""
 
@@ -330,6 +362,8 @@ class PlatformConfig(_Section):
     schedule: ScheduleSection = ScheduleSection()
     kubeflow: KubeflowSection = KubeflowSection()
     dashboard: DashboardSection = DashboardSection()
+    registry: RegistrySection = RegistrySection()
+    serving: ServingSection = ServingSection()
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source_file: str = PrivateAttr(default="<dict>")
