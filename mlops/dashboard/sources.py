@@ -136,27 +136,71 @@ def drift_history(config: PlatformConfig) -> Section:
 
 
 # ----- registry (issue 6) ------------------------------------------------------------------
-REGISTRY_HINT = "no registered models yet: register one with `mlops registry register`"
+REGISTRY_HINT = "no registered models yet: a pushed `mlops run` registers one"
+
+
+def _registry(config: PlatformConfig):  # type: ignore[no-untyped-def]
+    from mlops.registry.models import ModelRegistry
+
+    return ModelRegistry.for_config(config)
 
 
 def model_versions(config: PlatformConfig) -> Section:
-    """WIRE: items = [{"version": str, "aliases": [str], "metrics": {name: float},
-    "run_id": str|None, "created": str, "source": str}] newest first."""
-    return _section(lambda: _call(REGISTRY_MODULE, "list_versions", REGISTRY_HINT, config),
-                    REGISTRY_HINT, REGISTRY_HINT)
+    """items = [{"version", "aliases", "metrics", "run_id", "created", "source", "blessed"}]
+    newest first, from the MLflow registry (same data as `mlops models list`)."""
+    import datetime as dt
+
+    registry = _registry(config)
+    if not registry.exists():
+        return Section(hint=REGISTRY_HINT)
+    items = [
+        {
+            "version": v.version,
+            "aliases": list(v.aliases),
+            "metrics": {k.removeprefix("metric."): value for k, value in sorted(v.tags.items())
+                        if k.startswith("metric.")},
+            "run_id": v.run_id or None,
+            "created": dt.datetime.fromtimestamp(v.created_ms / 1000, dt.UTC)
+            .strftime("%Y-%m-%d %H:%M UTC"),
+            "source": v.source,
+            "blessed": v.blessed,
+        }
+        for v in registry.versions()
+    ]
+    history = [entry.__dict__ for entry in registry.history()]
+    return Section(items=items, hint=None if items else REGISTRY_HINT,
+                   extra={"history": history})
 
 
 def promote_model(config: PlatformConfig, version: str, alias: str, reason: str,
                   user: str) -> str:
-    """WIRE: point ``alias`` at ``version`` (same code as `mlops registry promote`)."""
-    _call(REGISTRY_MODULE, "promote", REGISTRY_HINT, config, version, alias=alias,
-          reason=reason, user=user)
+    """Point ``alias`` at ``version`` through the same guarded code as `mlops models promote`
+    (refusals raise ValueError with the registry's reason)."""
+    from mlops.registry.models import RegistryError
+
+    registry = _registry(config)
+    if not registry.exists():
+        raise SourceUnavailable(REGISTRY_HINT)
+    try:
+        change = registry.promote(version, alias, user, reason)
+    except RegistryError as error:
+        raise ValueError(str(error)) from None
+    if not change.changed:
+        return f"version {version} already holds '{alias}'; nothing changed"
     return f"alias '{alias}' now points at version {version}"
 
 
 def rollback_model(config: PlatformConfig, alias: str, reason: str, user: str) -> str:
-    """WIRE: move ``alias`` back to the version it pointed at before (`mlops registry
-    rollback`); returns the message for the operator."""
-    result = _call(REGISTRY_MODULE, "rollback", REGISTRY_HINT, config, alias=alias,
-                   reason=reason, user=user)
-    return f"alias '{alias}' rolled back" + (f" to version {result}" if result else "")
+    """Move ``alias`` back to the version it pointed at before (`mlops models rollback`)."""
+    from mlops.registry.models import RegistryError
+
+    registry = _registry(config)
+    if not registry.exists():
+        raise SourceUnavailable(REGISTRY_HINT)
+    try:
+        change = registry.rollback(user, reason, alias=alias)
+    except RegistryError as error:
+        raise ValueError(str(error)) from None
+    return f"alias '{alias}' rolled back to version {change.version}"
+
+
