@@ -200,24 +200,20 @@ def test_bad_data_run_halts_and_its_report_highlights_the_anomaly(  # type: igno
 
 def test_operator_promotes_a_model_and_sees_the_alias_move(  # type: ignore[no-untyped-def]
         browser, server: str, shots: Path) -> None:
-    """INTEGRATOR: runs once mlops.dashboard.sources is wired to the MLflow registry (issue 6)
-    and a pushed run registers a version; until then it is skipped with the reason."""
+    """The pushed run of the first test registered a version (alias candidate) in MLflow."""
     page = _sign_in(browser, server, "alice")
     page.goto(f"{server}/models")
-    if page.locator("#hint").count():
-        reason = page.inner_text("#hint")
-        page.close()
-        pytest.skip(f"registry not wired into the dashboard yet: {reason}")
+    assert page.locator("#hint").count() == 0, page.inner_text("#hint")
     versions = page.locator("#versions tr[data-version]")
     assert versions.count() >= 1
     version = versions.first.get_attribute("data-version")
     page.fill("#promote-form input[name=version]", str(version))
-    page.fill("#promote-form input[name=alias]", "browser-test")
+    page.fill("#promote-form input[name=alias]", "staging")
     page.fill("#promote-form input[name=reason]", "promoted by the browser test")
     page.check("#promote-form input[name=confirm]")
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("#promote-form button[type=submit]")
     page.wait_for_load_state()
-    assert "browser-test" in page.inner_text(f'#versions tr[data-version="{version}"] .aliases')
+    assert "staging" in page.inner_text(f'#versions tr[data-version="{version}"] .aliases')
     page.screenshot(path=str(shots / "12-promoted.png"), full_page=True)
     page.close()
