@@ -71,7 +71,7 @@ def cli_args(config: PlatformConfig) -> list[str]:
     return args
 
 
-def run_cli(*args: str, timeout: int = 1200) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, timeout: int = 2400) -> subprocess.CompletedProcess[str]:
     """``mlops ...`` in a child process, as a person or scheduler would run it."""
     return subprocess.run(
         [sys.executable, "-m", "mlops.cli", *args],
