@@ -189,5 +189,10 @@ def schema_freeze(config_path: str, overrides: tuple[str, ...], output: Path | N
                "against it (ImportSchemaGen).")
 
 
+from mlops.drift_cli import drift  # noqa: E402
+
+main.add_command(drift)
+
+
 if __name__ == "__main__":
     main()
