@@ -22,6 +22,7 @@ from pipelines.config import PlatformConfig
 
 PUSHED_MODEL_TYPE = "PushedModel"
 STATISTICS_TYPE = "ExampleStatistics"
+STATISTICS_OUTPUT_KEY = "statistics"
 BASELINE_SPLIT = "train"
 _MAX_LINEAGE_HOPS = 5
 
@@ -129,8 +130,13 @@ def _statistics_of(reader: MetadataReader, examples: ArtifactRecord | None
             return None
         for candidate in reader.artifacts_of_type(STATISTICS_TYPE):
             producer = reader.producer(candidate.id)
-            consumed = producer.inputs.get("examples", []) if producer else []
-            if any(e.id == examples.id for e in consumed):
+            if producer is None:
+                continue
+            # StatisticsGen's output key; Transform's pre/post-transform statistics are not it.
+            produced = producer.outputs.get(STATISTICS_OUTPUT_KEY, [])
+            consumed = producer.inputs.get("examples", [])
+            if any(a.id == candidate.id for a in produced) and any(
+                    e.id == examples.id for e in consumed):
                 return candidate
         parent = reader.producer(examples.id)
         examples = _single(parent.inputs.get("examples")) if parent else None

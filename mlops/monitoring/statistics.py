@@ -19,8 +19,8 @@ from pathlib import Path
 import apache_beam as beam
 import tensorflow_data_validation as tfdv
 from apache_beam.options.pipeline_options import PipelineOptions
+from tensorflow_data_validation.coders import csv_decoder
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
-from tfx_bsl.coders import csv_decoder
 
 from pipelines.config import PlatformConfig
 
