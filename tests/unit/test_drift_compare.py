@@ -109,7 +109,7 @@ def test_missing_column_and_garbage_are_named(setting, tmp_path: Path) -> None:
         _check(setting, missing)
     garbage = tmp_path / "garbage.csv"
     garbage.write_bytes(b"\xff\xfe\x00binary\x00junk")
-    with pytest.raises(DriftInputError, match="garbage.csv"):
+    with pytest.raises(DriftInputError, match=r"garbage\.csv"):
         _check(setting, garbage)
 
 
