@@ -115,14 +115,15 @@ def drift_reports() -> None:
 
 @drift_reports.command("list")
 @config_option
+@set_option
 @click.option("--limit", default=20, show_default=True, help="Show at most this many.")
-def reports_list(config_path: str, limit: int) -> None:
+def reports_list(config_path: str, overrides: tuple[str, ...], limit: int) -> None:
     """List reports, newest first."""
     from tabulate import tabulate
 
     from mlops.monitoring.report import list_reports
 
-    config = load(config_path)
+    config = load(config_path, overrides)
     reports = list_reports(config.workspace)
     if not reports:
         click.echo("No drift reports yet: run `mlops drift check PATH`.")
@@ -135,14 +136,15 @@ def reports_list(config_path: str, limit: int) -> None:
 
 @drift_reports.command("show")
 @config_option
+@set_option
 @click.argument("check_id")
-def reports_show(config_path: str, check_id: str) -> None:
+def reports_show(config_path: str, overrides: tuple[str, ...], check_id: str) -> None:
     """Show one report's per-feature distances and its decision."""
     from tabulate import tabulate
 
     from mlops.monitoring.report import list_reports, load_report
 
-    config = load(config_path)
+    config = load(config_path, overrides)
     match = [r for r in list_reports(config.workspace) if r.check_id.startswith(check_id)]
     if len(match) != 1:
         click.echo(f"{'No' if not match else 'More than one'} report matches '{check_id}'; "
@@ -161,15 +163,16 @@ def reports_show(config_path: str, check_id: str) -> None:
 
 @drift.command("decisions")
 @config_option
+@set_option
 @click.option("--limit", default=20, show_default=True, help="Show at most this many.")
-def decisions_list(config_path: str, limit: int) -> None:
+def decisions_list(config_path: str, overrides: tuple[str, ...], limit: int) -> None:
     """The decision log (no drift / reported / cooling down / triggered / run in progress /
     bad input), newest first."""
     from tabulate import tabulate
 
     from mlops.monitoring.decisions import load_decisions
 
-    config = load(config_path)
+    config = load(config_path, overrides)
     rows = [(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(d.time)), d.decision,
              d.run_id or "", d.reason[:100]) for d in reversed(load_decisions(config))][:limit]
     click.echo(tabulate(rows, headers=["time", "decision", "run", "reason"]))

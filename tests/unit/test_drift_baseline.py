@@ -119,5 +119,5 @@ def test_baseline_follows_lineage_of_the_pushed_model(tmp_path: Path) -> None:
 def test_no_pushed_model_is_an_actionable_error(tmp_path: Path) -> None:
     graph = Graph(tmp_path / "mlmd.sqlite")
     _run(graph, 1, pushed=0)
-    with pytest.raises(NoBaselineError, match="no pushed model.*mlops run"):
+    with pytest.raises(NoBaselineError, match=r"no pushed model.*mlops run"):
         baseline_from_reader(graph.reader)
