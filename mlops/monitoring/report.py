@@ -121,7 +121,7 @@ def _feature_row(feature: dict[str, Any]) -> str:
     )
 
 
-def _distance_bar(distance: float, threshold: float, width: int = 180) -> str:
+def _distance_bar(distance: float, threshold: float, width: int = 140) -> str:
     scale = max(distance, threshold) * 1.25 or 1.0
     filled = width * distance / scale
     mark = width * threshold / scale
@@ -133,7 +133,7 @@ def _distance_bar(distance: float, threshold: float, width: int = 180) -> str:
             f'stroke-width="2"/></svg>')
 
 
-def _overlay(feature: dict[str, Any], width: int = 360, height: int = 90) -> str:
+def _overlay(feature: dict[str, Any], width: int = 300, height: int = 90) -> str:
     """Both distributions as paired bars per bucket / category (shares of rows)."""
     base, new = feature.get("baseline") or {}, feature.get("current") or {}
     if "labels" in base:
