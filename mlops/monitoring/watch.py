@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from mlops.monitoring.check import CheckResult, default_trigger, run_check
 from mlops.monitoring.decisions import TriggerFunction, drift_dir
@@ -60,6 +61,7 @@ def watch_once(
     *,
     trigger: TriggerFunction = default_trigger,
     report: Callable[[Path, CheckResult | Exception], None] = lambda path, outcome: None,
+    **check_options: Any,
 ) -> list[tuple[Path, CheckResult | Exception]]:
     """Check every pending landing file once; bad files are recorded and not retried until
     they change."""
@@ -67,7 +69,8 @@ def watch_once(
     for path in pending_files(config):
         signature = _signature(path)
         try:
-            outcome: CheckResult | Exception = run_check(config, path, trigger=trigger)
+            outcome: CheckResult | Exception = run_check(config, path, trigger=trigger,
+                                                         **check_options)
         except DriftInputError as error:
             outcome = error
         state = _load_state(config)
@@ -86,12 +89,13 @@ def watch(
     trigger: TriggerFunction = default_trigger,
     report: Callable[[Path, CheckResult | Exception], None] = lambda path, outcome: None,
     sleep: Callable[[float], None] = time.sleep,
+    **check_options: Any,
 ) -> None:
     """Run :func:`watch_once` every ``interval`` seconds (``cycles`` times, or until stopped)."""
     every = interval or config.drift.watch_interval_seconds
     done = 0
     while cycles is None or done < cycles:
-        watch_once(config, trigger=trigger, report=report)
+        watch_once(config, trigger=trigger, report=report, **check_options)
         done += 1
         if cycles is None or done < cycles:
             sleep(every)

@@ -173,3 +173,27 @@ def test_reports_are_listed_and_readable(data, tmp_path: Path) -> None:
     assert "trip_start_hour" in shown.output and "DRIFT" in shown.output
     decisions = CliRunner().invoke(main, ["drift", "decisions", *args])
     assert decisions.exit_code == 0 and "drift_reported" in decisions.output
+
+
+def test_watch_checks_each_landing_file_once_and_leaves_it(data, tmp_path: Path) -> None:
+    from mlops.monitoring.watch import pending_files, watch
+
+    training, baseline, shifted, same = data
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    for source in (same, shifted):
+        (landing / source.name).write_bytes(source.read_bytes())
+    (landing / "broken.csv").write_text("not,a,taxi,file\n1,2,3,4\n")
+    config = _config(tmp_path, training, drift__landing=str(landing))
+    seen: list[tuple[str, object]] = []
+    naps: list[float] = []
+    watch(config, interval=7, cycles=2, sleep=naps.append, baseline=baseline,
+          report=lambda path, outcome: seen.append((path.name, outcome)))
+    assert naps == [7]  # two cycles, one pause between them
+    outcomes = dict(seen)
+    assert sorted(outcomes) == ["broken.csv", "same.csv", "shifted.csv"]  # each once
+    assert isinstance(outcomes["broken.csv"], DriftInputError)
+    assert outcomes["same.csv"].decision.decision == "no_drift"  # type: ignore[attr-defined]
+    assert outcomes["shifted.csv"].decision.decision == "drift_reported"  # type: ignore[attr-defined]
+    assert pending_files(config) == []
+    assert sorted(p.name for p in landing.iterdir()) == ["broken.csv", "same.csv", "shifted.csv"]
