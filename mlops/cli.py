@@ -119,15 +119,16 @@ def runs() -> None:
 
 @runs.command("list")
 @config_option
+@set_option
 @click.option("--limit", default=20, show_default=True, help="Show at most this many runs.")
-def runs_list(config_path: str, limit: int) -> None:
+def runs_list(config_path: str, overrides: tuple[str, ...], limit: int) -> None:
     """List runs, newest first, with their outcome."""
     from tabulate import tabulate
 
     from mlops.metadata import open_reader
     from mlops.summary import summarize_run
 
-    config = load(config_path)
+    config = load(config_path, overrides)
     with open_reader(config.metadata_path) as reader:
         if reader is None:
             click.echo("No runs yet: start one with `mlops run`.")
@@ -143,14 +144,15 @@ def runs_list(config_path: str, limit: int) -> None:
 
 @runs.command("show")
 @config_option
+@set_option
 @click.argument("run_id")
-def runs_show(config_path: str, run_id: str) -> None:
+def runs_show(config_path: str, overrides: tuple[str, ...], run_id: str) -> None:
     """Show the summary of one run (components, rows, anomalies, metrics, push)."""
     from mlops.console import render_summary
     from mlops.metadata import open_reader
     from mlops.summary import summarize_run
 
-    config = load(config_path)
+    config = load(config_path, overrides)
     with open_reader(config.metadata_path) as reader:
         if reader is None or reader.pipeline_run(config.pipeline.name, run_id) is None:
             click.echo(f"No run '{run_id}' in {config.metadata_path}; see `mlops runs list`.",
@@ -189,6 +191,11 @@ def schema_freeze(config_path: str, overrides: tuple[str, ...], output: Path | N
                "against it (ImportSchemaGen).")
 
 
+from mlops.kubeflow_cli import kubeflow  # noqa: E402
+from mlops.schedule_cli import schedule  # noqa: E402
+
+main.add_command(kubeflow)
+main.add_command(schedule)
 from mlops.drift_cli import drift  # noqa: E402
 
 main.add_command(drift)

@@ -67,6 +67,34 @@ class SplitRatios(_Section):
         return {"train": train, "eval": 100 - train}
 
 
+class SpanSection(_Section):
+    """Data that lands in spans (one folder per day or per numbered span) under data.source.
+
+    ``pattern`` uses TFX's placeholders, relative to data.source: ``{SPAN}`` (a span number) or
+    ``{YYYY}``/``{MM}``/``{DD}`` (dated folders). ``window`` picks what one run reads: the
+    latest span, the last ``count`` spans, or all of them. Scheduled runs re-select each time,
+    so a new span changes what the next run reads.
+    """
+
+    pattern: str = Field(
+        description="e.g. '{YYYY}-{MM}-{DD}/*.csv' or 'span-{SPAN}/*.csv', under data.source."
+    )
+    window: Literal["latest", "last_n", "all"] = "latest"
+    count: int = Field(2, ge=1, description="How many spans window 'last_n' reads.")
+
+    @field_validator("pattern")
+    @classmethod
+    def _has_span_placeholder(cls, pattern: str) -> str:
+        has_span = "{SPAN}" in pattern
+        has_date = all(token in pattern for token in ("{YYYY}", "{MM}", "{DD}"))
+        if has_span == has_date:
+            raise ValueError(
+                "pattern needs either {SPAN} or all of {YYYY}, {MM}, {DD} (not both), e.g. "
+                "'{YYYY}-{MM}-{DD}/*.csv'"
+            )
+        return pattern
+
+
 class DataSection(_Section):
     """Where the training data comes from."""
 
@@ -76,6 +104,9 @@ class DataSection(_Section):
     )
     format: Literal["csv", "tfrecord", "parquet"] = "csv"
     split_ratios: SplitRatios = SplitRatios()
+    spans: SpanSection | None = Field(
+        default=None, description="Read data.source as spans (see SpanSection); off when unset."
+    )
 
 
 class LabelSection(_Section):
@@ -211,6 +242,62 @@ class BeamSection(_Section):
     direct_num_workers: int = Field(0, ge=0, description="0 = one worker per CPU core.")
 
 
+class ScheduleSection(_Section):
+    """When retraining runs: the local scheduler and Kubeflow's recurring run read this."""
+
+    cron: str = Field("0 3 * * *", description="Standard 5-field cron: minute hour day "
+                      "month weekday (or @hourly/@daily/@weekly/@monthly/@yearly).")
+    time_zone: str = Field("UTC", description="IANA time zone the cron is read in.")
+    catch_up: bool = Field(
+        False,
+        description="After downtime, run every missed firing (true) or only the latest (false).",
+    )
+    enabled: bool = True
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, zone: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{zone}'; use an IANA name such as "
+                             "'UTC' or 'Europe/Berlin'") from None
+        return zone
+
+
+class TrainerResources(_Section):
+    """What the Trainer pod asks Kubernetes for on Kubeflow."""
+
+    gpu_count: int = Field(0, ge=0)
+    gpu_type: str = Field("nvidia.com/gpu", description="Accelerator resource name.")
+    cpu: float = Field(4.0, gt=0, description="vCPU limit.")
+    memory_gib: float = Field(16.0, gt=0, description="Memory limit in GiB.")
+
+
+class KubeflowSection(_Section):
+    """Kubeflow Pipelines v2 target. Credentials come from the environment or kube config
+    (KF_PIPELINES_* variables, ~/.config/kfp/context.json), never from this file."""
+
+    host: str | None = Field(None, description="KFP API endpoint, e.g. "
+                             "http://ml-pipeline-ui.kubeflow:80 (or KF_PIPELINES_ENDPOINT).")
+    namespace: str | None = Field(None, description="Profile namespace on a multi-user "
+                                  "Kubeflow; leave unset for single-user installs.")
+    experiment: str = "retraining"
+    image: str | None = Field(None, description="Pipeline image built from infra/Dockerfile.")
+    pipeline_root: str | None = Field(None, description="Object store or volume path, e.g. "
+                                      "gs://bucket/tfx or /mnt/pipeline-root.")
+    data_root: str | None = Field(None, description="Data location the cluster reads; default: "
+                                  "data.source if it is a URL, the copy in the image for pkg://.")
+    push_destination: str | None = Field(None, description="Where Pusher writes models for TF "
+                                         "Serving; default <pipeline_root>/serving/<name>.")
+    project_dir: str = Field("/pipeline", description="Where infra/Dockerfile puts the project.")
+    output_spec: str = Field("infra/kubeflow/pipeline.json",
+                             description="Compiled spec path, relative to the config file.")
+    trainer_resources: TrainerResources = TrainerResources()
+
+
 class DriftComparator(_Section):
     """Which TFDV comparator measures a kind of feature, and its default threshold."""
 
@@ -253,6 +340,8 @@ class PlatformConfig(_Section):
     evaluator: EvaluatorSection = EvaluatorSection()
     push: PushSection = PushSection()
     beam: BeamSection = BeamSection()
+    schedule: ScheduleSection = ScheduleSection()
+    kubeflow: KubeflowSection = KubeflowSection()
     drift: DriftSection = DriftSection()
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
@@ -389,7 +478,11 @@ def parse_override(text: str) -> tuple[str, Any]:
     key, separator, value = text.partition("=")
     if not separator or not key:
         raise ConfigError(f"override '{text}': expected KEY=VALUE, e.g. trainer.train_steps=50")
-    return key.strip(), yaml.safe_load(value)
+    try:
+        return key.strip(), yaml.safe_load(value)
+    except yaml.YAMLError:
+        # Not YAML on its own (e.g. a cron like */5 * * * *): take the text as a string.
+        return key.strip(), value
 
 
 def _set_dotted(raw: dict[str, Any], dotted_key: str, value: Any) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
+from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.components.example_gen.custom_executors import parquet_executor
 from tfx.dsl.components.base import executor_spec
 
@@ -34,6 +35,10 @@ class PipelineEnvironment:
     beam_pipeline_args: list[str] = field(default_factory=list)
     metadata_connection_config: metadata_store_pb2.ConnectionConfig | None = None
     train_steps: Any = None
+    # Data spans: a TFX RangeConfig pinning ExampleGen to one span (pipelines.spans).
+    range_config: Any = None
+    # The curated schema as the runtime sees it (inside the image on Kubeflow).
+    curated_schema_file: str | None = None
 
 
 def split_data_source(source_path: str, data_format: str) -> tuple[str, str]:
@@ -61,11 +66,13 @@ def _example_gen(config: PlatformConfig, env: PipelineEnvironment) -> Any:
     )
     common = {"input_base": env.data_root, "input_config": input_config,
               "output_config": output_config}
+    if env.range_config is not None:
+        common["range_config"] = env.range_config
     if config.data.format == "csv":
         return tfx.components.CsvExampleGen(**common)
     if config.data.format == "tfrecord":
         return tfx.components.ImportExampleGen(**common)
-    return tfx.components.FileBasedExampleGen(
+    return FileBasedExampleGen(
         custom_executor_spec=executor_spec.BeamExecutorSpec(parquet_executor.Executor), **common
     )
 
@@ -78,7 +85,8 @@ def create_pipeline(config: PlatformConfig, env: PipelineEnvironment) -> tfx.dsl
 
     curated = config.curated_schema_path
     if curated is not None and curated.is_file():
-        schema_gen = tfx.components.ImportSchemaGen(schema_file=str(curated))
+        schema_gen = tfx.components.ImportSchemaGen(
+            schema_file=env.curated_schema_file or str(curated))
     else:
         schema_gen = tfx.components.SchemaGen(
             statistics=statistics_gen.outputs["statistics"], infer_feature_shape=False
@@ -103,12 +111,15 @@ def create_pipeline(config: PlatformConfig, env: PipelineEnvironment) -> tfx.dsl
     transform.add_upstream_node(gate)
 
     train_steps = env.train_steps if env.train_steps is not None else config.trainer.train_steps
+    # A RuntimeParameter (Kubeflow) carries TrainArgs as JSON, e.g. '{"num_steps": 1000}'.
+    train_args = (train_steps if isinstance(train_steps, tfx.dsl.experimental.RuntimeParameter)
+                  else tfx.proto.TrainArgs(num_steps=train_steps))
     trainer = tfx.components.Trainer(
         run_fn="components.trainer.run_fn",
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema,
-        train_args=tfx.proto.TrainArgs(num_steps=train_steps),
+        train_args=train_args,
         eval_args=tfx.proto.EvalArgs(num_steps=config.trainer.eval_steps),
         custom_config=trainer_custom_config(config),
     )

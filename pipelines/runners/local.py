@@ -8,6 +8,7 @@ recorded it as a cache hit, so a person can follow a run without reading TFX's l
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from mlops.metadata import MetadataReader
 from pipelines.config import PlatformConfig
 from pipelines.factory import PipelineEnvironment, create_pipeline, split_data_source
 from pipelines.preflight import check_input_data
+from pipelines.spans import SpanSelection, record_spans, select_spans
 
 log = logging.getLogger("mlops.run")
 _RUNNING = "Component %s is running."
@@ -59,9 +61,14 @@ def new_run_id() -> str:
 
 
 def local_environment(
-    config: PlatformConfig, data_source: str | None = None
+    config: PlatformConfig, data_source: str | None = None,
+    spans: SpanSelection | None = None,
 ) -> PipelineEnvironment:
-    input_base, pattern = split_data_source(data_source or config.data_source, config.data.format)
+    if spans is not None:  # data.source (or --data) is the root the span pattern is under
+        input_base, pattern = data_source or config.data_source, spans.input_pattern
+    else:
+        input_base, pattern = split_data_source(data_source or config.data_source,
+                                                config.data.format)
     beam_args = [f"--direct_running_mode={config.beam.direct_running_mode}"]
     if config.beam.direct_running_mode != "in_memory":
         beam_args.append(f"--direct_num_workers={config.beam.direct_num_workers}")
@@ -74,6 +81,7 @@ def local_environment(
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             str(config.metadata_path)
         ),
+        range_config=spans.range_config() if spans is not None else None,
     )
 
 
@@ -129,12 +137,19 @@ def run_local(
 
     Input problems raise before any work starts.
     """
-    check_input_data(config, data_source)
+    run_id = run_id or new_run_id()
+    spans = None
+    if config.data.spans is not None:
+        root = data_source or config.data_source
+        spans = select_spans(root, config.data.spans)
+        log.info("run %s reads spans %s", run_id, ", ".join(spans.names))
+        check_input_data(config, os.path.join(root, spans.file_glob))
+    else:
+        check_input_data(config, data_source)
     for directory in (config.pipeline_root, config.metadata_path.parent, config.serving_dir):
         directory.mkdir(parents=True, exist_ok=True)
-    pipeline = create_pipeline(config, local_environment(config, data_source))
+    pipeline = create_pipeline(config, local_environment(config, data_source, spans))
     ir = compiler.Compiler().compile(pipeline)
-    run_id = run_id or new_run_id()
     runtime_parameter_utils.substitute_runtime_parameter(
         ir, {compiler_constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id}
     )
@@ -161,4 +176,16 @@ def run_local(
     finally:
         absl_logger.removeHandler(handler)
         absl_logging.set_verbosity(previous_verbosity)
+        if spans is not None:
+            _record_spans(config, run_id, spans)
     return LocalRunResult(run_id, None, None)
+
+
+def _record_spans(config: PlatformConfig, run_id: str, spans: SpanSelection) -> None:
+    """Stamp the spans on this run's Examples artifact (when ExampleGen produced one)."""
+    reader = MetadataReader.for_sqlite(config.metadata_path)
+    run = reader.pipeline_run(config.pipeline.name, run_id)
+    node = run.nodes.get("ExampleGen") if run else None
+    examples = node.output("examples") if node else None
+    if examples is not None:
+        record_spans(reader.store, examples.id, spans)

@@ -166,3 +166,41 @@ def test_invalid_config_key_stops_before_any_work(tmp_path: Path, sample_csv: Pa
     assert result.returncode == 2
     assert "trainer.batch_sise" in result.stderr and "batch_size" in result.stderr
     assert not (tmp_path / "ws" / "pipelines").exists()
+
+
+def test_runs_list_and_show(completed_run: CompletedRun) -> None:
+    listing = run_cli("runs", "list", *cli_args(completed_run.config))
+    assert listing.returncode == 0, listing.stderr
+    assert completed_run.run_id in listing.stdout and "pushed" in listing.stdout
+    shown = run_cli("runs", "show", *cli_args(completed_run.config), completed_run.run_id)
+    assert shown.returncode == 0, shown.stderr
+    assert "Rows per split: train" in shown.stdout and "Blessed: yes" in shown.stdout
+    missing = run_cli("runs", "show", *cli_args(completed_run.config), "no-such-run")
+    assert missing.returncode == 1 and "mlops runs list" in missing.stderr
+
+
+def test_schema_freeze_from_latest_run_refuses_to_overwrite(
+    completed_run: CompletedRun, tmp_path: Path
+) -> None:
+    target = tmp_path / "frozen" / "schema.pbtxt"
+    frozen = run_cli("schema", "freeze", *cli_args(completed_run.config), "--output", str(target))
+    assert frozen.returncode == 0, frozen.stdout + frozen.stderr
+    import tensorflow_data_validation as tfdv
+
+    schema = tfdv.load_schema_text(str(target))
+    names = {f.name for f in schema.feature}
+    assert {"fare", "payment_type", "tips"} <= names
+    assert list(schema.default_environment) == ["TRAINING", "SERVING"]
+    assert list(tfdv.get_feature(schema, "tips").not_in_environment) == ["SERVING"]
+    again = run_cli("schema", "freeze", *cli_args(completed_run.config), "--output", str(target))
+    assert again.returncode == 1 and "--force" in again.stderr
+
+
+def test_run_refused_while_another_holds_the_workspace(completed_run: CompletedRun) -> None:
+    from mlops.runlock import run_lock
+
+    with run_lock(completed_run.config.workspace, "someone-else", "test"):
+        result = run_cli("run", *cli_args(completed_run.config))
+    assert result.returncode == 7
+    assert "another pipeline run is in progress" in result.stderr
+    assert "someone-else" in result.stderr
