@@ -210,12 +210,14 @@ def schema_freeze(config_path: str, overrides: tuple[str, ...], output: Path | N
 
 # Command groups of the other areas (each module keeps its heavy imports inside commands).
 from mlops.dashboard_cli import dashboard  # noqa: E402
+from mlops.drift_cli import drift  # noqa: E402
 from mlops.kubeflow_cli import kubeflow  # noqa: E402
 from mlops.registry_cli import models, serve  # noqa: E402
 from mlops.schedule_cli import schedule  # noqa: E402
 
-for group in (kubeflow, schedule, dashboard, models, serve):
+for group in (kubeflow, schedule, drift, models, serve, dashboard):
     main.add_command(group)
+
 
 if __name__ == "__main__":
     main()

@@ -346,6 +346,35 @@ class ServingSection(_Section):
     )
 
 
+class DriftComparator(_Section):
+    """Which TFDV comparator measures a kind of feature, and its default threshold."""
+
+    comparator: Literal["infinity_norm", "jensen_shannon_divergence"]
+    threshold: float = Field(gt=0, le=1)
+
+
+class DriftSection(_Section):
+    """Drift monitoring of newly landed data against the serving model's training data."""
+
+    categorical: DriftComparator = DriftComparator(comparator="infinity_norm", threshold=0.1)
+    numeric: DriftComparator = DriftComparator(
+        comparator="jensen_shannon_divergence", threshold=0.01
+    )
+    thresholds: dict[str, Annotated[float, Field(gt=0, le=1)]] = Field(
+        default={}, description="Per-feature thresholds overriding the kind's default."
+    )
+    on_drift: Literal["retrain", "report"] = "report"
+    cooldown_minutes: float = Field(
+        360, ge=0, description="After a triggered run, drift triggers nothing for this long."
+    )
+    landing: str = Field("landing", description="Folder `mlops drift watch` checks for new "
+                         "files; relative paths are relative to the config file.")
+    watch_interval_seconds: float = Field(300, gt=0)
+    skew_against_serving: bool = Field(
+        False, description="Also record TFDV skew (training vs the new data as serving data)."
+    )
+
+
 class PlatformConfig(_Section):
     """Everything a pipeline run needs, validated once. Paths resolve against ``base_dir``."""
 
@@ -364,6 +393,7 @@ class PlatformConfig(_Section):
     dashboard: DashboardSection = DashboardSection()
     registry: RegistrySection = RegistrySection()
     serving: ServingSection = ServingSection()
+    drift: DriftSection = DriftSection()
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source_file: str = PrivateAttr(default="<dict>")
