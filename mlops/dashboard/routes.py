@@ -17,7 +17,13 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -330,6 +336,19 @@ def drift_page(request: Request) -> Response:
     for item in section.items:
         by_feature.setdefault(str(item.get("feature")), []).append(item)
     return page(request, "drift.html", section=section, by_feature=by_feature, svg=svg)
+
+
+@router.get("/drift/reports/{check_id}")
+def drift_report(request: Request, check_id: str) -> Response:
+    """A saved drift report (self-contained HTML: distance vs threshold, overlaid
+    distributions)."""
+    signed_in(request)
+    if not NAME.match(check_id):
+        raise HTTPException(404, "unknown report")
+    try:
+        return HTMLResponse(sources.drift_report_html(state(request).config, check_id))
+    except LookupError:
+        raise HTTPException(404, "unknown report") from None
 
 
 @router.get("/models")

@@ -1,35 +1,26 @@
-"""Adapters to the scheduler, drift monitor and model registry, which land in other modules.
+"""What the dashboard shows of the scheduler, the drift monitor and the model registry.
 
-The dashboard must show what those parts produce as they land, and an empty section with a
-hint where one is not there yet. Each adapter imports its module lazily and returns a
-``Section`` whose ``items`` are plain dicts (the shapes are documented on each function), or
-an empty Section with a hint naming the command that produces the data. Actions raise
-``SourceUnavailable`` with the same kind of hint.
-
-INTEGRATION: the functions marked ``WIRE:`` call the other modules through ``_call``, which
-looks up a function by name; when merging, replace those look-ups by direct calls.
+Each section reads the same modules the CLI uses (``mlops.scheduler``, ``mlops.monitoring``,
+``mlops.registry``) and returns a ``Section`` whose ``items`` are plain dicts (shapes documented
+per function), or an empty Section with a hint naming the command that produces the data.
+A section that fails to load shows a hint instead of taking the whole page down.
 """
 
 from __future__ import annotations
 
-import importlib
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
 from pipelines.config import PlatformConfig
 
 log = logging.getLogger("mlops.dashboard")
 
-SCHEDULER_MODULE = "mlops.scheduler"
-DRIFT_MODULE = "mlops.monitoring"
-REGISTRY_MODULE = "mlops.registry"
-
 
 class SourceUnavailable(RuntimeError):
-    """The module behind a section is not installed or not wired yet; the message says why."""
+    """The data behind an action does not exist yet; the message says what to do."""
 
 
 @dataclass
@@ -45,38 +36,20 @@ class Section:
         return self.hint is None
 
 
-def _module(name: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
+def _resilient(loader: Callable[[PlatformConfig], Section]) -> Callable[[PlatformConfig], Section]:
+    @functools.wraps(loader)
+    def load(config: PlatformConfig) -> Section:
+        try:
+            return loader(config)
+        except Exception:  # a broken source must not take the whole dashboard down
+            log.exception("dashboard section %s failed", loader.__name__)
+            return Section(hint="this section failed to load; see the dashboard's log")
 
-
-def _call(module_name: str, function: str, hint: str, *args: Any, **kwargs: Any) -> Any:
-    """Call ``module.function`` or raise SourceUnavailable(hint) if either is missing."""
-    module = _module(module_name)
-    target: Callable[..., Any] | None = getattr(module, function, None) if module else None
-    if target is None:
-        raise SourceUnavailable(hint)
-    return target(*args, **kwargs)
-
-
-def _section(loader: Callable[[], list[dict[str, Any]]], empty_hint: str,
-             missing_hint: str) -> Section:
-    try:
-        items = loader()
-    except SourceUnavailable as error:
-        return Section(hint=str(error) or missing_hint)
-    except Exception:  # a broken source must not take the whole dashboard down
-        log.exception("dashboard source failed")
-        return Section(hint="this section failed to load; see the dashboard's log")
-    return Section(items=list(items)) if items else Section(hint=empty_hint)
+    return load
 
 
 # ----- schedules (issue 4) -----------------------------------------------------------------
-SCHEDULER_HINT = "no scheduler configured yet: set up a schedule with `mlops schedule`"
-
-
+@_resilient
 def schedules(config: PlatformConfig) -> Section:
     """items = [{"name", "cron", "paused", "next_run"}]; extra["firings"] = recorded firings
     of the local scheduler, newest first."""
@@ -119,20 +92,47 @@ def set_schedule_paused(config: PlatformConfig, name: str, paused: bool, user: s
 DRIFT_HINT = "no drift reports yet: run `mlops drift check`"
 
 
+@_resilient
 def drift_history(config: PlatformConfig) -> Section:
-    """WIRE: items = [{"time": str, "feature": str, "distance": float, "threshold": float,
-    "drifted": bool}] (one per feature per report, oldest first);
-    extra["decisions"] = [{"time": str, "decision": "triggered"|"cooling down"|"no drift",
-    "detail": str, "run_id": str|None}] newest first."""
-    section = _section(lambda: _call(DRIFT_MODULE, "drift_history", DRIFT_HINT, config),
-                       DRIFT_HINT, DRIFT_HINT)
-    if section.available:
-        try:
-            section.extra["decisions"] = list(
-                _call(DRIFT_MODULE, "drift_decisions", DRIFT_HINT, config))
-        except SourceUnavailable:
-            section.extra["decisions"] = []
-    return section
+    """items = [{"time", "feature", "distance", "threshold", "drifted"}] (one per feature per
+    report, oldest first); extra["decisions"] newest first; extra["latest_report"] = check id.
+    Read from the drift reports and decision log (`mlops.monitoring`)."""
+    import datetime as dt
+
+    from mlops.monitoring.decisions import load_decisions
+    from mlops.monitoring.report import list_reports, load_report
+
+    def when(seconds: float) -> str:
+        return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+    reports = list_reports(config.workspace)
+    decisions = load_decisions(config)
+    if not reports and not decisions:
+        return Section(hint=DRIFT_HINT)
+    items = []
+    for summary in reversed(reports):  # oldest first, for the per-feature time series
+        for feature in load_report(summary.json_path)["features"]:
+            items.append({"time": when(summary.created), "feature": feature["name"],
+                          "distance": feature["distance"], "threshold": feature["threshold"],
+                          "drifted": feature["drifted"]})
+    return Section(items=items, extra={
+        "decisions": [
+            {"time": when(d.time), "decision": d.decision, "detail": d.reason,
+             "run_id": d.run_id}
+            for d in reversed(decisions)
+        ],
+        "latest_report": reports[0].check_id if reports else None,
+    })
+
+
+def drift_report_html(config: PlatformConfig, check_id: str) -> str:
+    """The saved HTML report of one check (the id is validated by the caller)."""
+    from mlops.monitoring.report import reports_dir
+
+    path = reports_dir(config.workspace) / f"{check_id}.html"
+    if not path.is_file():
+        raise LookupError(f"no drift report '{check_id}'")
+    return path.read_text(encoding="utf-8")
 
 
 # ----- registry (issue 6) ------------------------------------------------------------------
@@ -145,6 +145,7 @@ def _registry(config: PlatformConfig):  # type: ignore[no-untyped-def]
     return ModelRegistry.for_config(config)
 
 
+@_resilient
 def model_versions(config: PlatformConfig) -> Section:
     """items = [{"version", "aliases", "metrics", "run_id", "created", "source", "blessed"}]
     newest first, from the MLflow registry (same data as `mlops models list`)."""
