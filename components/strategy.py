@@ -111,6 +111,10 @@ def choose_strategy(distribution: str) -> tuple[StrategyChoice, tf.distribute.St
     other TensorFlow work in the process: collective ops must be configured at startup."""
     if distribution == "multi_worker":
         read_tf_config(os.environ.get(TF_CONFIG), required=True)
+        # Physical devices: listing logical ones would initialize the runtime too early.
+        gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+        choice = decide_strategy(distribution, gpus, [])
+        return choice, build_strategy(choice)
     choice = decide_strategy(distribution, *visible_devices())
     return choice, build_strategy(choice)
 

@@ -151,7 +151,7 @@ def run_fn(fn_args: Any) -> None:
         plan.steps_per_epoch, plan.global_batch, settings.batch_size, plan.learning_rate,
         settings.learning_rate_scaling, plan.precision,
     )
-    scratch = None if role.is_chief else tempfile.mkdtemp(prefix=f"trainer-worker{role.task_index}-")
+    scratch = None if role.is_chief else tempfile.mkdtemp(prefix=f"trainer-{role.task_index}-")
     try:
         with precision_policy(plan.precision):
             with strategy.scope():

@@ -50,7 +50,8 @@ def exported_model_auc(model_dir: str, raw_eval_files: list[str], label_key: str
 
 def main(job_file: str) -> None:
     job: dict[str, Any] = json.loads(Path(job_file).read_text())
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="%(name)s: %(message)s")
+    logging.getLogger("mlops").setLevel(logging.INFO)
     if job.get("logical_cpus"):
         configure_logical_cpus(int(job["logical_cpus"]))
     from tfx.components.trainer.fn_args_utils import FnArgs
