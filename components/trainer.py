@@ -45,7 +45,8 @@ class EpochProgress(tf.keras.callbacks.Callback):
     """One log line per epoch: loss, metrics and training examples per second.
 
     Examples/s counts training steps only (validation time excluded) at the global batch, so
-    the figure is comparable between one device and many. A run resumed from a backup says so.
+    the figure is comparable between one device and many; the first epoch includes building
+    the graph. A run resumed from a backup says so.
     """
 
     def __init__(self, epochs: int, steps_per_epoch: int, global_batch: int,
@@ -63,13 +64,15 @@ class EpochProgress(tf.keras.callbacks.Callback):
             if epoch > 0:
                 log.info("%sresumed from backup: continuing at epoch %d/%d",
                          self._worker, epoch + 1, self._epochs)
-        self._started = self._train_done = time.perf_counter()
+        self._started, self._train_done = time.perf_counter(), 0.0
 
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        self._train_done = time.perf_counter()
+    def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
+        # Validation starts: training steps of this epoch are done. (No per-batch hook: it
+        # would make Keras copy the logs to the host after every step.)
+        self._train_done = self._train_done or time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        seconds = max(self._train_done - self._started, 1e-9)
+        seconds = max((self._train_done or time.perf_counter()) - self._started, 1e-9)
         metrics = "  ".join(f"{k}={float(v):.4f}" for k, v in sorted((logs or {}).items()))
         rate = self._steps * self._batch / seconds
         self.completed_epochs.append(epoch + 1)
