@@ -114,7 +114,16 @@ def choose_strategy(distribution: str) -> tuple[StrategyChoice, tf.distribute.St
         # Physical devices: listing logical ones would initialize the runtime too early.
         gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
         choice = decide_strategy(distribution, gpus, [])
-        return choice, build_strategy(choice)
+        try:
+            return choice, build_strategy(choice)
+        except RuntimeError as error:
+            if "program startup" not in str(error):
+                raise
+            raise RuntimeError(
+                "trainer.distribution 'multi_worker' needs the Trainer in a fresh process (one "
+                "per worker, as on Kubeflow); TensorFlow was already initialized here, e.g. by "
+                "earlier components of a local run. Use 'auto' or 'mirrored' locally."
+            ) from error
     choice = decide_strategy(distribution, *visible_devices())
     return choice, build_strategy(choice)
 
