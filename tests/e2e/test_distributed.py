@@ -209,3 +209,20 @@ def test_killed_workers_resume_from_backup(completed_run: CompletedRun, tmp_path
     assert saved_models_under(tmp_path) == [out / "serving_model"]
     assert json.loads((tmp_path / "chief.json").read_text())["auc"] > 0.7
     assert not any(p.is_file() for p in backup.rglob("*"))  # removed after a finished run
+
+
+def test_mixed_precision_forced_on_cpu_trains_and_exports_float32_outputs(
+    completed_run: CompletedRun, tmp_path: Path
+) -> None:
+    job = training_job(completed_run, tmp_path / "mixed", {"trainer.mixed_precision": "on"},
+                       result=str(tmp_path / "mixed.json"))
+    output = finish(start_worker(job, tmp_path / "mixed.job", tmp_path / "mixed.log"),
+                    tmp_path / "mixed.log")
+    assert "precision mixed_float16" in output
+    assert json.loads((tmp_path / "mixed.json").read_text())["auc"] > 0.7
+
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(job["serving_model_dir"])
+    outputs = loaded.signatures["serving_default"].structured_outputs
+    assert outputs["probabilities"].dtype == tf.float32
