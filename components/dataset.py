@@ -80,10 +80,12 @@ def make_dataset(
         records = records.shard(pipelines, pipeline_id)
     if cache:
         records = records.cache()
+    if repeat:
+        # Before shuffle: the buffer then never drains and refills at the end of each pass
+        # over the data, which would stall training once per pass.
+        records = records.repeat()
     if shuffle:
         records = records.shuffle(shuffle_buffer or max(10 * batch_size, 1024), seed=seed)
-    if repeat:
-        records = records.repeat()
     batches = records.batch(batch_size, drop_remainder=repeat)
 
     def parse(serialized: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
