@@ -226,3 +226,22 @@ def test_mixed_precision_forced_on_cpu_trains_and_exports_float32_outputs(
     loaded = tf.saved_model.load(job["serving_model_dir"])
     outputs = loaded.signatures["serving_default"].structured_outputs
     assert outputs["probabilities"].dtype == tf.float32
+
+
+def test_pipeline_run_shows_epochs_and_writes_tensorboard(completed_run: CompletedRun) -> None:
+    """Inside the real pipeline (TFX Trainer -> run_fn): per-epoch progress reaches the run's
+    output, TensorBoard logs land in the model run directory, the backup is cleaned up."""
+    record = MetadataReader.for_sqlite(completed_run.config.metadata_path).pipeline_run(
+        completed_run.config.pipeline.name, completed_run.run_id)
+    assert record is not None
+    model_run = record.nodes["Trainer"].output("model_run")
+    assert model_run is not None
+    epochs = completed_run.config.trainer.epochs
+    for epoch in range(1, epochs + 1):
+        line = next(line for line in completed_run.output.splitlines()
+                    if line.startswith(f"epoch {epoch}/{epochs} "))
+        assert "loss=" in line and "val_auc=" in line and line.endswith("examples/s")
+    assert "global batch 256 (256 per replica)" in completed_run.output
+    for split in ("train", "validation"):
+        assert list(Path(model_run.uri, split).glob("events.out.tfevents*")), split
+    assert not any(p.is_file() for p in Path(model_run.uri, BACKUP_SUBDIR).rglob("*"))
