@@ -1,8 +1,9 @@
 """Choosing the tf.distribute strategy, the worker's role and the precision from config.
 
-``auto``: MirroredStrategy over all GPUs, OneDeviceStrategy on a single GPU, the default strategy
-on CPU. ``multi_worker``: MultiWorkerMirroredStrategy configured from ``TF_CONFIG`` (what the
-Kubernetes training operators set). Selection, precision and the learning-rate rule are pure
+``auto``: MirroredStrategy over all GPUs, one device on a single GPU (built as a one-replica
+MirroredStrategy, see :func:`build_strategy`), the default strategy on CPU. ``multi_worker``:
+MultiWorkerMirroredStrategy configured from ``TF_CONFIG`` (what the Kubernetes training
+operators set). Selection, precision and the learning-rate rule are pure
 functions of the device list and the settings, so the GPU paths are testable on a CPU machine.
 """
 
@@ -102,7 +103,9 @@ def build_strategy(choice: StrategyChoice) -> tf.distribute.Strategy:
     if choice.kind == "mirrored":
         return tf.distribute.MirroredStrategy(devices=list(choice.devices))
     if choice.kind == "one_device":
-        return tf.distribute.OneDeviceStrategy(choice.devices[0])
+        # A one-replica MirroredStrategy, not OneDeviceStrategy: same placement and maths, and
+        # BackupAndRestore (fault tolerance) supports it; it rejects OneDeviceStrategy.
+        return tf.distribute.MirroredStrategy(devices=[choice.devices[0]])
     return tf.distribute.get_strategy()
 
 

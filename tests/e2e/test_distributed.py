@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +58,19 @@ def training_job(run: CompletedRun, out: Path, overrides: dict[str, Any],
     }
 
 
-def start_worker(job: dict[str, Any], job_file: Path, log_file: Path,
-                 tf_config: dict[str, Any] | None = None,
+@pytest.fixture
+def children() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Child processes of a test; any still running when it ends (failed) are killed."""
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def start_worker(children: list[subprocess.Popen[bytes]], job: dict[str, Any], job_file: Path,
+                 log_file: Path, tf_config: dict[str, Any] | None = None,
                  tmpdir: Path | None = None) -> subprocess.Popen[bytes]:
     job_file.write_text(json.dumps(job))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -69,8 +81,11 @@ def start_worker(job: dict[str, Any], job_file: Path, log_file: Path,
         tmpdir.mkdir(parents=True, exist_ok=True)
         env["TMPDIR"] = str(tmpdir)
     with open(log_file, "ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "tests.e2e.train_worker", str(job_file)],
-                                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.e2e.train_worker", str(job_file)],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    children.append(process)
+    return process
 
 
 def finish(process: subprocess.Popen[bytes], log_file: Path) -> str:
@@ -109,7 +124,7 @@ def saved_models_under(directory: Path) -> list[Path]:
 
 
 def test_mirrored_on_two_logical_cpus_matches_one_device(
-    completed_run: CompletedRun, tmp_path: Path
+    completed_run: CompletedRun, tmp_path: Path, children: list[subprocess.Popen[bytes]]
 ) -> None:
     # Same seed, same global batch (256) and same learning rate (tuned for 256).
     common = {"trainer.reference_batch_size": 256, "trainer.seed": 7}
@@ -122,7 +137,7 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(
                              "trainer.batch_size": 128},
                             result=str(tmp_path / "mirrored.json"), logical_cpus=2)
     processes = [
-        (start_worker(job, tmp_path / f"{name}.job", tmp_path / f"{name}.log"),
+        (start_worker(children, job, tmp_path / f"{name}.job", tmp_path / f"{name}.log"),
          tmp_path / f"{name}.log")
         for name, job in (("single", single), ("mirrored", mirrored))
     ]
@@ -141,14 +156,16 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(
     assert list((tmp_path / "mirrored" / "model_run" / "train").glob("events.out.tfevents*"))
 
 
-def test_multi_worker_only_chief_exports(completed_run: CompletedRun, tmp_path: Path) -> None:
+def test_multi_worker_only_chief_exports(
+    completed_run: CompletedRun, tmp_path: Path, children: list[subprocess.Popen[bytes]]
+) -> None:
     out = tmp_path / "cluster"
     ports = free_ports(2)
     overrides = {"trainer.distribution": "multi_worker", "trainer.batch_size": 64}
     chief_job = training_job(completed_run, out, overrides, result=str(tmp_path / "chief.json"))
     worker_job = training_job(completed_run, out, overrides)
     workers = [
-        start_worker(job, tmp_path / f"w{index}.job", tmp_path / f"w{index}.log",
+        start_worker(children, job, tmp_path / f"w{index}.job", tmp_path / f"w{index}.log",
                      {"cluster": cluster(ports), "task": {"type": "worker", "index": index}},
                      tmpdir=tmp_path / f"tmp{index}")
         for index, job in enumerate((chief_job, worker_job))
@@ -168,7 +185,9 @@ def test_multi_worker_only_chief_exports(completed_run: CompletedRun, tmp_path: 
     assert len(list((out / "model_run" / "train").glob("events.out.tfevents*"))) == 1
 
 
-def test_killed_workers_resume_from_backup(completed_run: CompletedRun, tmp_path: Path) -> None:
+def test_killed_workers_resume_from_backup(
+    completed_run: CompletedRun, tmp_path: Path, children: list[subprocess.Popen[bytes]]
+) -> None:
     out = tmp_path / "cluster"
     overrides = {"trainer.distribution": "multi_worker", "trainer.batch_size": 64,
                  "trainer.epochs": 4, "trainer.train_steps": 160}
@@ -177,7 +196,7 @@ def test_killed_workers_resume_from_backup(completed_run: CompletedRun, tmp_path
 
     def start_cluster(ports: list[int]) -> list[subprocess.Popen[bytes]]:
         return [
-            start_worker(job, tmp_path / f"w{index}.job", tmp_path / f"w{index}.log",
+            start_worker(children, job, tmp_path / f"w{index}.job", tmp_path / f"w{index}.log",
                          {"cluster": cluster(ports), "task": {"type": "worker", "index": index}})
             for index, job in enumerate(jobs)
         ]
@@ -212,11 +231,11 @@ def test_killed_workers_resume_from_backup(completed_run: CompletedRun, tmp_path
 
 
 def test_mixed_precision_forced_on_cpu_trains_and_exports_float32_outputs(
-    completed_run: CompletedRun, tmp_path: Path
+    completed_run: CompletedRun, tmp_path: Path, children: list[subprocess.Popen[bytes]]
 ) -> None:
     job = training_job(completed_run, tmp_path / "mixed", {"trainer.mixed_precision": "on"},
                        result=str(tmp_path / "mixed.json"))
-    output = finish(start_worker(job, tmp_path / "mixed.job", tmp_path / "mixed.log"),
+    output = finish(start_worker(children, job, tmp_path / "mixed.job", tmp_path / "mixed.log"),
                     tmp_path / "mixed.log")
     assert "precision mixed_float16" in output
     assert json.loads((tmp_path / "mixed.json").read_text())["auc"] > 0.7

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
 import components  # noqa: F401 - configures TensorFlow first
 from components.strategy import (
     StrategyChoice,
+    build_strategy,
     decide_precision,
     decide_strategy,
     precision_policy,
@@ -146,3 +148,15 @@ def test_precision_policy_is_restored_after_building() -> None:
     with precision_policy("mixed_float16"):
         assert tf.keras.mixed_precision.global_policy().name == "mixed_float16"
     assert tf.keras.mixed_precision.global_policy().name == before
+
+
+def test_one_device_choice_supports_backup_and_restore(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Keras' BackupAndRestore rejects OneDeviceStrategy; the one-device choice must work."""
+    strategy = build_strategy(StrategyChoice("one_device", ("/device:CPU:0",)))
+    assert strategy.num_replicas_in_sync == 1
+    with strategy.scope():
+        model = tf.keras.Sequential([tf.keras.Input((2,)), tf.keras.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+    history = model.fit(np.ones((8, 2)), np.ones(8), epochs=2, verbose=0,
+                        callbacks=[tf.keras.callbacks.BackupAndRestore(str(tmp_path / "b"))])
+    assert len(history.history["loss"]) == 2
