@@ -1,7 +1,10 @@
 """The Keras model: wide (one-hot ids -> linear) and deep (z-scores + embeddings -> MLP).
 
-Inputs are Transform's outputs, one [batch, 1] tensor per feature. The output layer is float32
-so that mixed precision (float16 compute on GPUs) keeps a numerically stable sigmoid and loss.
+Inputs are Transform's outputs, one [batch, 1] tensor per feature. Under the ``mixed_float16``
+policy (set by the trainer around :func:`build_model`) layers compute in float16 with float32
+variables; the output layer stays float32 so the sigmoid and the loss are numerically stable, and
+``compile`` wraps the optimizer in a ``LossScaleOptimizer`` (Keras does this for float16 compute)
+so small float16 gradients do not underflow.
 """
 
 from __future__ import annotations
@@ -15,9 +18,14 @@ PROBABILITY_OUTPUT = "probabilities"
 
 
 def build_model(
-    spec: FeatureSpec, settings: TrainerSection, id_counts: dict[str, int]
+    spec: FeatureSpec,
+    settings: TrainerSection,
+    id_counts: dict[str, int],
+    *,
+    learning_rate: float | None = None,
 ) -> tf.keras.Model:
-    """A compiled binary classifier. ``id_counts`` maps each id feature to its number of ids."""
+    """A compiled binary classifier. ``id_counts`` maps each id feature to its number of ids;
+    ``learning_rate`` (default ``settings.learning_rate``) is the rate after batch scaling."""
     inputs: dict[str, tf.keras.Input] = {}
     deep_parts: list[tf.Tensor] = []
     wide_parts: list[tf.Tensor] = []
@@ -49,7 +57,7 @@ def build_model(
 
     model = tf.keras.Model(inputs=inputs, outputs=probabilities)
     model.compile(
-        optimizer=tf.keras.optimizers.Adam(learning_rate=settings.learning_rate),
+        optimizer=tf.keras.optimizers.Adam(learning_rate=learning_rate or settings.learning_rate),
         loss=tf.keras.losses.BinaryCrossentropy(),
         metrics=[tf.keras.metrics.AUC(name="auc"), tf.keras.metrics.BinaryAccuracy()],
     )

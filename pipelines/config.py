@@ -198,6 +198,23 @@ class TrainerSection(_Section):
     mixed_precision: Literal["auto", "on", "off"] = Field(
         "auto", description="auto: mixed_float16 when training on GPUs, float32 on CPU."
     )
+    learning_rate_scaling: Literal["linear", "sqrt", "none"] = Field(
+        "linear",
+        description="How learning_rate follows the global batch (batch_size x replicas): "
+        "linear multiplies it by global_batch / reference_batch_size, sqrt by the square root "
+        "of that ratio, none keeps it.",
+    )
+    reference_batch_size: int | None = Field(
+        None,
+        ge=1,
+        description="The global batch learning_rate was tuned for; default batch_size (one "
+        "replica), so the configured rate is exact on one device.",
+    )
+    cache_dataset: bool = Field(
+        False,
+        description="Keep the training records in memory after the first epoch (for data that "
+        "fits in RAM and is read from slow or remote storage).",
+    )
 
     @model_validator(mode="after")
     def _steps_cover_epochs(self) -> TrainerSection:
