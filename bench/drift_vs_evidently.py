@@ -22,6 +22,7 @@ import contextlib
 import json
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -122,7 +123,8 @@ def main() -> None:
                         "`mlops run`).")
     parser.add_argument("--data", required=True,
                         help="The training data of that pushed model (CSV file); resampled.")
-    parser.add_argument("--out", default="/tmp/drift-bench", help="Where files are written.")
+    parser.add_argument("--out", default=None,
+                        help="Where files are written (default: a new temp dir).")
     parser.add_argument("--worker", choices=["ours", "evidently"], help=argparse.SUPPRESS)
     parser.add_argument("--files", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -139,7 +141,7 @@ def main() -> None:
         worker_evidently(args.files[0], args.files[1], features)
         return
 
-    out = Path(args.out)
+    out = Path(args.out or tempfile.mkdtemp(prefix="drift-bench-"))
     training = Path(args.data)
     files = {}
     for name, seed, edit in (("reference", 1, None), ("same", 2, None),

@@ -13,37 +13,12 @@ from typing import Any
 
 import click
 
+from mlops.cli_common import config_option, load, set_option
 from mlops.runtime import silence_library_warnings
-from pipelines.config import (
-    DEFAULT_CONFIG_FILE,
-    ConfigError,
-    PlatformConfig,
-    load_config,
-    parse_override,
-)
+from pipelines.config import PlatformConfig
 
-EXIT_CONFIG_ERROR = 2
 EXIT_INPUT_ERROR = 5
 EXIT_RUN_IN_PROGRESS = 7
-
-config_option = click.option(
-    "--config", "config_path", default=DEFAULT_CONFIG_FILE, show_default=True,
-    type=click.Path(dir_okay=False), help="The platform's settings file.",
-)
-set_option = click.option(
-    "--set", "overrides", multiple=True, metavar="KEY=VALUE",
-    help="Override a config key for this command, e.g. --set trainer.train_steps=200 "
-    "(repeatable; values are parsed as YAML).",
-)
-
-
-def load(config_path: str, overrides: tuple[str, ...] = ()) -> PlatformConfig:
-    """Load the config or exit with code 2 and the error naming the key."""
-    try:
-        return load_config(config_path, dict(parse_override(o) for o in overrides))
-    except ConfigError as error:
-        click.echo(f"Configuration error: {error}", err=True)
-        sys.exit(EXIT_CONFIG_ERROR)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -13,31 +13,11 @@ from pathlib import Path
 
 import click
 
-from pipelines.config import DEFAULT_CONFIG_FILE, PlatformConfig
+from mlops.cli_common import config_option, load, set_option
 
 EXIT_DRIFT = 3
 EXIT_INPUT_ERROR = 5
 EXIT_NO_BASELINE = 6
-
-# Same options as mlops.cli's (defined here: mlops.cli imports this module at its end, so
-# importing from it at module level would be circular when run as `python -m mlops.cli`).
-config_option = click.option(
-    "--config", "config_path", default=DEFAULT_CONFIG_FILE, show_default=True,
-    type=click.Path(dir_okay=False), help="The platform's settings file.",
-)
-set_option = click.option(
-    "--set", "overrides", multiple=True, metavar="KEY=VALUE",
-    help="Override a config key for this command, e.g. --set drift.on_drift=retrain "
-    "(repeatable; values are parsed as YAML).",
-)
-
-
-def load(config_path: str, overrides: tuple[str, ...] = ()) -> PlatformConfig:
-    """mlops.cli's loader: exits 2 with the error naming the key."""
-    from mlops.cli import load as load_or_exit
-
-    return load_or_exit(config_path, overrides)
-
 
 @click.group()
 def drift() -> None:

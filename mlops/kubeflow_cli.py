@@ -12,28 +12,10 @@ from typing import Any
 
 import click
 
-from pipelines.config import DEFAULT_CONFIG_FILE
+from mlops.cli_common import config_option, load, set_option
 
 EXIT_CONFIG_ERROR = 2  # as in mlops.cli
 EXIT_KUBEFLOW_ERROR = 8
-
-# Own option objects: importing mlops.cli here would be circular (it registers this group).
-config_option = click.option(
-    "--config", "config_path", default=DEFAULT_CONFIG_FILE, show_default=True,
-    type=click.Path(dir_okay=False), help="The platform's settings file.",
-)
-set_option = click.option(
-    "--set", "overrides", multiple=True, metavar="KEY=VALUE",
-    help="Override a config key for this command, e.g. --set kubeflow.image=REGISTRY/IMAGE:TAG "
-    "(repeatable; values are parsed as YAML).",
-)
-
-
-def load(config_path: str, overrides: tuple[str, ...] = ()) -> Any:
-    """The CLI's loader (exit 2 with the key on a bad config), imported when a command runs."""
-    from mlops.cli import load as cli_load
-
-    return cli_load(config_path, overrides)
 
 spec_option = click.option(
     "--spec", "spec_path", type=click.Path(dir_okay=False, path_type=Path), default=None,

@@ -13,29 +13,9 @@ from typing import Any
 
 import click
 
-from pipelines.config import DEFAULT_CONFIG_FILE, PlatformConfig
+from mlops.cli_common import config_option, load, set_option
 
 EXIT_REFUSED = 3
-
-# Same options as mlops.cli's; not imported from there because mlops.cli imports this module
-# at its end (and `python -m mlops.cli` would import a second, half-initialised copy).
-config_option = click.option(
-    "--config", "config_path", default=DEFAULT_CONFIG_FILE, show_default=True,
-    type=click.Path(dir_okay=False), help="The platform's settings file.",
-)
-set_option = click.option(
-    "--set", "overrides", multiple=True, metavar="KEY=VALUE",
-    help="Override a config key for this command, e.g. --set registry.tracking_uri=URI "
-    "(repeatable; values are parsed as YAML).",
-)
-
-
-def load(config_path: str, overrides: tuple[str, ...] = ()) -> PlatformConfig:
-    """mlops.cli.load: the config, or exit 2 naming the bad key."""
-    from mlops.cli import load as load_or_exit
-
-    return load_or_exit(config_path, overrides)
-
 
 def _who(by: str | None) -> str:
     """--by, else the login name (USER), so the history says who changed an alias."""

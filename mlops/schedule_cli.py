@@ -9,22 +9,8 @@ from typing import Any
 
 import click
 
-from pipelines.config import DEFAULT_CONFIG_FILE
-
-config_option = click.option(
-    "--config", "config_path", default=DEFAULT_CONFIG_FILE, show_default=True,
-    type=click.Path(dir_okay=False), help="The platform's settings file.",
-)
-set_option = click.option(
-    "--set", "overrides", multiple=True, metavar="KEY=VALUE",
-    help="Override a config key, e.g. --set schedule.cron='*/30 * * * *' (repeatable).",
-)
-
-
-def _load(config_path: str, overrides: tuple[str, ...] = ()) -> Any:
-    from mlops.cli import load  # at call time: mlops.cli registers this group
-
-    return load(config_path, overrides)
+from mlops.cli_common import config_option, set_option
+from mlops.cli_common import load as _load
 
 
 def _checked(config: Any) -> None:
