@@ -158,8 +158,7 @@ def model_versions(config: PlatformConfig) -> Section:
         {
             "version": v.version,
             "aliases": list(v.aliases),
-            "metrics": {k.removeprefix("metric."): value for k, value in sorted(v.tags.items())
-                        if k.startswith("metric.")},
+            "metrics": _numeric_metrics(v.tags),
             "run_id": v.run_id or None,
             "created": dt.datetime.fromtimestamp(v.created_ms / 1000, dt.UTC)
             .strftime("%Y-%m-%d %H:%M UTC"),
@@ -171,6 +170,18 @@ def model_versions(config: PlatformConfig) -> Section:
     history = [entry.__dict__ for entry in registry.history()]
     return Section(items=items, hint=None if items else REGISTRY_HINT,
                    extra={"history": history})
+
+
+def _numeric_metrics(tags: dict[str, str]) -> dict[str, float]:
+    """``metric.*`` tags of a version as numbers (MLflow stores tag values as strings)."""
+    metrics = {}
+    for key, value in sorted(tags.items()):
+        if key.startswith("metric."):
+            try:
+                metrics[key.removeprefix("metric.")] = float(value)
+            except ValueError:
+                continue
+    return metrics
 
 
 def promote_model(config: PlatformConfig, version: str, alias: str, reason: str,

@@ -45,3 +45,10 @@ def test_drift_page_shows_history_decisions_and_latest_report(
     assert report.status_code == 200 and "fare" in report.text
     assert client.get("/drift/reports/check-9").status_code == 404
     assert client.get("/drift/reports/..%2Fdecisions").status_code == 404
+
+
+def test_registry_metric_tags_become_numbers() -> None:
+    from mlops.dashboard.sources import _numeric_metrics
+
+    tags = {"metric.auc": "0.9312", "metric.note": "n/a", "mlops.run_id": "r1"}
+    assert _numeric_metrics(tags) == {"auc": 0.9312}

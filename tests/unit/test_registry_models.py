@@ -137,3 +137,27 @@ def test_rollback_walks_back_through_production_history(registry: ModelRegistry,
     assert (entry.action, entry.from_version, entry.to_version) == ("rollback", v2, v1)
     with pytest.raises(RegistryError, match="nothing to roll back to"):
         registry.rollback(by="ops")
+
+
+def test_dashboard_section_and_actions_go_through_the_registry(
+    registry: ModelRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlops.dashboard import sources
+
+    monkeypatch.setattr(sources, "_registry", lambda config: registry)
+    good = _register(registry, tmp_path, "run-good")
+    registry.client.set_model_version_tag(registry.name, good, "metric.auc", "0.9312")
+    bad = _register(registry, tmp_path / "b", "run-bad", blessed="false")
+    section = sources.model_versions(None)  # type: ignore[arg-type]
+    assert section.available
+    by_version = {item["version"]: item for item in section.items}
+    assert by_version[good]["metrics"] == {"auc": 0.9312}
+    assert by_version[good]["run_id"] == "run-good"
+    message = sources.promote_model(None, good, "staging", "looks good", "alice")  # type: ignore[arg-type]
+    assert "now points at version" in message
+    again = sources.promote_model(None, good, "staging", "again", "alice")  # type: ignore[arg-type]
+    assert "nothing changed" in again
+    assert "staging" in {i["version"]: i for i in sources.model_versions(None).items}[good][  # type: ignore[arg-type]
+        "aliases"]
+    with pytest.raises(ValueError, match="bless"):
+        sources.promote_model(None, bad, "production", "no", "alice")  # type: ignore[arg-type]
