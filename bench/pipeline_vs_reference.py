@@ -104,6 +104,9 @@ def main() -> None:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     config = load_config(REPO / "pipeline_config.yaml")
     data_dir = config.data_source
+    from mlops.console import configure_logging
+
+    configure_logging(workdir / "bench.log")  # TFX/Beam INFO lines go to the file
 
     print(f"data: {data_dir}\nworkdir: {workdir}\ncores: {os.cpu_count()}", flush=True)
     print("running TFX reference (taxi_pipeline_native_keras) ...", flush=True)
