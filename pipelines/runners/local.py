@@ -93,6 +93,7 @@ class _ProgressHandler(logging.Handler):
         super().__init__(logging.INFO)
         self._config, self._run_id, self._nodes, self._callback = config, run_id, node_ids, callback
         self._started: dict[str, float] = {}
+        self._reader: MetadataReader | None = None  # opened once, at the first finished node
         self.current: str | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -119,8 +120,9 @@ class _ProgressHandler(logging.Handler):
         self._callback(ComponentEvent(node_id, "failed", index, len(self._nodes), seconds))
 
     def _was_cached(self, node_id: str) -> bool:
-        reader = MetadataReader.for_sqlite(self._config.metadata_path)
-        run = reader.pipeline_run(self._config.pipeline.name, self._run_id)
+        if self._reader is None:
+            self._reader = MetadataReader.for_sqlite(self._config.metadata_path)
+        run = self._reader.pipeline_run(self._config.pipeline.name, self._run_id)
         node = run.nodes.get(node_id) if run else None
         return bool(node and node.cached)
 
