@@ -141,7 +141,7 @@ def run_fn(fn_args: Any) -> None:
                 files, feature_spec, spec.label_key,
                 context.get_per_replica_batch_size(plan.global_batch),
                 shuffle=shuffle, repeat=True, seed=settings.seed,
-                cache=settings.cache_dataset and shuffle,
+                cache=settings.cache_dataset,
                 shuffle_buffer=max(10 * plan.global_batch, 1024), input_context=context,
             )
         return strategy.distribute_datasets_from_function(dataset_fn)

@@ -212,8 +212,9 @@ class TrainerSection(_Section):
     )
     cache_dataset: bool = Field(
         False,
-        description="Keep the training records in memory after the first epoch (for data that "
-        "fits in RAM and is read from slow or remote storage).",
+        description="Parse the train and eval splits once into memory and gather shuffled "
+        "batches from there (for splits that fit in RAM; keeps the CPU for training); false "
+        "streams them from the TFRecords every epoch.",
     )
 
     @model_validator(mode="after")

@@ -42,14 +42,15 @@ def _int64(value: int) -> tf.train.Feature:
     return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
 
 
-def ids_seen(files: list[str], pipelines: int, *, shuffle: bool, seeds: list[int]) -> list[int]:
+def ids_seen(files: list[str], pipelines: int, *, shuffle: bool, seeds: list[int],
+             cache: bool = False) -> list[int]:
     """All example ids read by ``pipelines`` input pipelines (one pass, each its own seed,
     as differently seeded workers would be)."""
     seen: list[int] = []
     for pipeline_id in range(pipelines):
         context = tf.distribute.InputContext(pipelines, pipeline_id, pipelines)
         dataset = make_dataset(files, FEATURES, "label_xf", 7, shuffle=shuffle, repeat=False,
-                               seed=seeds[pipeline_id], input_context=context)
+                               seed=seeds[pipeline_id], cache=cache, input_context=context)
         for features, _ in dataset:
             seen.extend(int(i) for i in features["example_id"].numpy().reshape(-1))
     return seen
@@ -66,11 +67,13 @@ def ids_seen(files: list[str], pipelines: int, *, shuffle: bool, seeds: list[int
     ],
 )
 @pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("cache", [False, True], ids=["streaming", "cached"])
 def test_every_example_is_read_exactly_once_across_workers(
-    tmp_path: Path, counts: list[int], pipelines: int, shuffle: bool
+    tmp_path: Path, counts: list[int], pipelines: int, shuffle: bool, cache: bool
 ) -> None:
     files = write_files(tmp_path, counts)
-    seen = ids_seen(files, pipelines, shuffle=shuffle, seeds=[11 * (i + 1) for i in range(4)])
+    seen = ids_seen(files, pipelines, shuffle=shuffle, seeds=[11 * (i + 1) for i in range(4)],
+                    cache=cache)
     duplicated = [i for i, n in collections.Counter(seen).items() if n > 1]
     assert duplicated == []
     assert sorted(seen) == list(range(sum(counts)))
@@ -102,10 +105,33 @@ def test_batches_are_parsed_columns_with_separate_labels(tmp_path: Path) -> None
 
 def test_repeat_drops_the_partial_batch_and_cache_keeps_content(tmp_path: Path) -> None:
     files = write_files(tmp_path, [10])
-    repeated = make_dataset(files, FEATURES, "label_xf", 4, shuffle=False, cache=True)
-    batches = [f["example_id"].numpy().reshape(-1).tolist() for f, _ in repeated.take(5)]
+    streamed = make_dataset(files, FEATURES, "label_xf", 4, shuffle=False)
+    batches = [f["example_id"].numpy().reshape(-1).tolist() for f, _ in streamed.take(5)]
     assert all(len(batch) == 4 for batch in batches)
     assert [i for batch in batches for i in batch] == [*range(10), *range(10)]
+    # Cached: whole batches within each pass over the 10 records, the rest of a pass dropped.
+    cached = make_dataset(files, FEATURES, "label_xf", 4, shuffle=False, cache=True)
+    batches = [f["example_id"].numpy().reshape(-1).tolist() for f, _ in cached.take(4)]
+    assert batches == [[0, 1, 2, 3], [4, 5, 6, 7]] * 2
+
+
+def test_cached_training_stream_reshuffles_every_pass(tmp_path: Path) -> None:
+    files = write_files(tmp_path, [30, 34])
+    cached = make_dataset(files, FEATURES, "label_xf", 16, seed=3, cache=True)
+    batches = [f["example_id"].numpy().reshape(-1).tolist() for f, _ in cached.take(12)]
+    assert all(len(batch) == 16 for batch in batches)
+    # 64 records = 4 batches a pass
+    passes = [[i for batch in batches[p:p + 4] for i in batch] for p in (0, 4, 8)]
+    assert all(sorted(ids) == list(range(64)) for ids in passes)
+    assert passes[0] != passes[1] != passes[2]
+
+
+def test_cached_split_shorter_than_a_batch_still_gives_full_batches(tmp_path: Path) -> None:
+    files = write_files(tmp_path, [5])
+    cached = make_dataset(files, FEATURES, "label_xf", 8, seed=1, cache=True)
+    features, labels = next(iter(cached))
+    assert labels.shape == (8,)
+    assert set(features["example_id"].numpy().reshape(-1)) == set(range(5))
 
 
 @pytest.mark.parametrize(
