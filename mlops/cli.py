@@ -44,6 +44,15 @@ def run(config_path: str, overrides: tuple[str, ...], data_source: str | None,
     validation, 1 failed, 2 bad config, 5 bad input, 7 another run in progress.
     """
     config = load(config_path, overrides)
+    from mlops.beam_pool import worker_pool
+
+    # First: Beam's pre-warmed workers import TensorFlow/TFX while this process does too.
+    with worker_pool(config.beam):
+        _run_pipeline(config, data_source, run_id, reason, verbose)
+
+
+def _run_pipeline(config: PlatformConfig, data_source: str | None, run_id: str | None,
+                  reason: str, verbose: bool) -> None:
     from mlops.console import configure_logging, progress_printer, render_summary
     from mlops.metadata import MetadataReader
     from mlops.runlock import RunInProgressError, run_lock

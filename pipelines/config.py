@@ -258,6 +258,12 @@ class BeamSection(_Section):
         "multi_processing"
     )
     direct_num_workers: int = Field(0, ge=0, description="0 = one worker per CPU core.")
+    prewarmed_workers: bool = Field(
+        True,
+        description="multi_processing only: fork each component's worker processes from one "
+        "process that imported TensorFlow/TFX once per run (mlops/beam_pool) instead of "
+        "starting every worker cold; false uses Beam's own worker start.",
+    )
 
 
 class ScheduleSection(_Section):

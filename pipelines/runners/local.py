@@ -22,6 +22,7 @@ from tfx.dsl.compiler import constants as compiler_constants
 from tfx.orchestration.portable import runtime_parameter_utils
 from tfx.proto.orchestration import pipeline_pb2
 
+from mlops import beam_pool
 from mlops.metadata import MetadataReader
 from pipelines.config import PlatformConfig
 from pipelines.factory import PipelineEnvironment, create_pipeline, split_data_source
@@ -72,6 +73,8 @@ def local_environment(
     beam_args = [f"--direct_running_mode={config.beam.direct_running_mode}"]
     if config.beam.direct_running_mode != "in_memory":
         beam_args.append(f"--direct_num_workers={config.beam.direct_num_workers}")
+    if beam_pool.uses_prewarmed_workers(config.beam):
+        beam_args.append(f"--runner={beam_pool.RUNNER_NAME}")
     return PipelineEnvironment(
         pipeline_root=str(config.pipeline_root),
         serving_dir=str(config.serving_dir),
@@ -150,6 +153,13 @@ def run_local(
         check_input_data(config, data_source)
     for directory in (config.pipeline_root, config.metadata_path.parent, config.serving_dir):
         directory.mkdir(parents=True, exist_ok=True)
+    with beam_pool.worker_pool(config.beam):  # started before compiling: it imports meanwhile
+        return _run_checked(config, data_source, spans, progress, run_id, up_to)
+
+
+def _run_checked(config: PlatformConfig, data_source: str | None, spans: SpanSelection | None,
+                 progress: ProgressCallback | None, run_id: str,
+                 up_to: str | None) -> LocalRunResult:
     pipeline = create_pipeline(config, local_environment(config, data_source, spans))
     ir = compiler.Compiler().compile(pipeline)
     runtime_parameter_utils.substitute_runtime_parameter(

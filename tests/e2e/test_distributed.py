@@ -127,7 +127,8 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(
     completed_run: CompletedRun, tmp_path: Path, children: list[subprocess.Popen[bytes]]
 ) -> None:
     # Same seed, same global batch (256) and same learning rate (tuned for 256).
-    common = {"trainer.reference_batch_size": 256, "trainer.seed": 7}
+    common = {"trainer.reference_batch_size": 256, "trainer.learning_rate": 0.003,
+              "trainer.seed": 7}
     single = training_job(completed_run, tmp_path / "single",
                           {**common, "trainer.distribution": "one_device",
                            "trainer.batch_size": 256},
