@@ -1,6 +1,8 @@
 """This project's default pipeline vs. TFX's own reference taxi pipeline, same data, same run.
 
-Runs, one after the other on fresh roots:
+Runs, one after the other on fresh roots, each in its own fresh Python process (so neither
+inherits the other's imports, caches or process-wide settings; each times its run only, after
+its imports):
   1. TFX's `taxi_pipeline_native_keras` (its `_create_pipeline`, its module file, its
      BeamDagRunner and Beam args) on the bundled Chicago-taxi sample;
   2. this project's default pipeline (`pipeline_config.yaml`) on the same file.
@@ -9,6 +11,7 @@ AUC and accuracy on the same held-out rows: examples that are in *both* pipeline
 so neither model trained on them.
 
 Usage: .venv/bin/python bench/pipeline_vs_reference.py [--workdir DIR]
+(``--only reference|ours --workdir DIR`` is the child-process mode the script uses itself.)
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import glob
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +36,6 @@ import tensorflow as tf  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from pipelines.config import load_config  # noqa: E402
-from pipelines.runners.local import run_local  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -57,6 +60,8 @@ def _reference_run(root: Path, data_dir: str) -> float:
 
 
 def _our_run(root: Path) -> float:
+    from pipelines.runners.local import run_local
+
     config = load_config(REPO / "pipeline_config.yaml", {"pipeline.workspace": str(root)})
     started = time.perf_counter()
     result = run_local(config)
@@ -95,25 +100,44 @@ def _latest(pattern: str) -> str:
     return found[-1]
 
 
+def _timed_in_child(which: str, workdir: Path) -> float:
+    """Run one pipeline in a fresh interpreter; its wall seconds (run only, after imports)."""
+    output = subprocess.run(
+        [sys.executable, __file__, "--only", which, "--workdir", str(workdir)],
+        check=True, stdout=subprocess.PIPE, text=True,
+    ).stdout
+    return float(output.strip().splitlines()[-1])
+
+
+def _child(which: str, workdir: Path, data_dir: str) -> None:
+    from mlops.console import configure_logging
+
+    configure_logging(workdir / f"bench-{which}.log")  # TFX/Beam INFO lines go to the file
+    seconds = (_reference_run(workdir / "reference", data_dir) if which == "reference"
+               else _our_run(workdir / "ours"))
+    print(f"{seconds:.3f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=None,
                         help="Where both pipelines write (default: a fresh temp dir, removed).")
+    parser.add_argument("--only", choices=["reference", "ours"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     config = load_config(REPO / "pipeline_config.yaml")
     data_dir = config.data_source
-    from mlops.console import configure_logging
-
-    configure_logging(workdir / "bench.log")  # TFX/Beam INFO lines go to the file
+    if args.only:
+        _child(args.only, workdir, data_dir)
+        return
 
     print(f"data: {data_dir}\nworkdir: {workdir}\ncores: {os.cpu_count()}", flush=True)
     print("running TFX reference (taxi_pipeline_native_keras) ...", flush=True)
-    reference_seconds = _reference_run(workdir / "reference", data_dir)
+    reference_seconds = _timed_in_child("reference", workdir)
     print(f"  reference: {reference_seconds:.1f}s", flush=True)
     print("running this project's default pipeline ...", flush=True)
-    our_seconds = _our_run(workdir / "ours")
+    our_seconds = _timed_in_child("ours", workdir)
     print(f"  ours: {our_seconds:.1f}s", flush=True)
 
     held_out = sorted(_eval_examples(workdir / "reference" / "pipeline")

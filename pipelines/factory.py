@@ -107,6 +107,10 @@ def create_pipeline(config: PlatformConfig, env: PipelineEnvironment) -> tfx.dsl
         schema=schema,
         preprocessing_fn="components.transform.preprocessing_fn",
         custom_config=FeatureSpec.from_config(config).to_custom_config(),
+        # StatisticsGen already described the raw data and ExampleValidator checked it (drift
+        # reads those statistics too); Transform's own pre/post-transform statistics would run
+        # TFDV over the data twice more for nothing anyone reads here.
+        disable_statistics=True,
     )
     transform.add_upstream_node(gate)
 

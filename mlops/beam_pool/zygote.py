@@ -22,16 +22,16 @@ from typing import Any, NoReturn
 from mlops.beam_pool.protocol import receive_request, send_exit_code
 from mlops.runtime import silence_library_warnings
 
-# What the workers of this project's pipelines unpickle their DoFns against: ExampleGen
-# (tfx_bsl), StatisticsGen/ExampleValidator (TFDV), Transform (TFT), Evaluator (TFMA).
+# What the workers of this project's pipelines unpickle their DoFns against, in the order the
+# components run: ExampleGen (tfx_bsl), StatisticsGen (TFDV), Transform (TFT), Evaluator (TFMA).
 PRELOAD = (
     "apache_beam.runners.worker.sdk_worker_main",
     "tensorflow",
     "tfx_bsl.public.tfxio",
+    "tfx.components.example_gen.csv_example_gen.executor",
     "tensorflow_data_validation",
     "tensorflow_transform.beam",
     "tensorflow_model_analysis",
-    "tfx.components.example_gen.csv_example_gen.executor",
 )
 _POLL_SECONDS = 1.0
 
@@ -50,19 +50,25 @@ def main(argv: list[str]) -> None:
                 os.kill(pid, signal.SIGTERM)
         os._exit(0)
 
-    signal.signal(signal.SIGTERM, stop)
-    silence_library_warnings()
-    for module in PRELOAD:
-        with contextlib.suppress(ImportError):  # a missing extra only costs start-up time
-            importlib.import_module(module)
-    while os.getppid() == parent:
+    def serve(timeout: float) -> None:
         _reap(children)
-        ready, _, _ = select.select([listener], [], [], _POLL_SECONDS)
+        ready, _, _ = select.select([listener], [], [], timeout)
         if ready:
             conn, _ = listener.accept()
             pid = _fork_worker(listener, conn)
             if pid:
                 children.add(pid)
+
+    signal.signal(signal.SIGTERM, stop)
+    silence_library_warnings()
+    for module in PRELOAD:
+        with contextlib.suppress(ImportError):  # a missing extra only costs start-up time
+            importlib.import_module(module)
+        # Workers asked for meanwhile start now, with what is loaded so far (the first
+        # component, ExampleGen, needs only the first few): they import the rest themselves.
+        serve(timeout=0)
+    while os.getppid() == parent:
+        serve(timeout=_POLL_SECONDS)
     stop()
 
 
