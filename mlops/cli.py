@@ -13,12 +13,13 @@ from typing import Any
 
 import click
 
+from mlops import exit_codes
 from mlops.cli_common import config_option, load, set_option
 from mlops.runtime import silence_library_warnings
 from pipelines.config import PlatformConfig
 
-EXIT_INPUT_ERROR = 5
-EXIT_RUN_IN_PROGRESS = 7
+EXIT_INPUT_ERROR = exit_codes.INPUT_ERROR
+EXIT_RUN_IN_PROGRESS = exit_codes.RUN_IN_PROGRESS
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -10,6 +10,7 @@ import sys
 
 import click
 
+from mlops import exit_codes
 from pipelines.config import (
     DEFAULT_CONFIG_FILE,
     ConfigError,
@@ -18,7 +19,7 @@ from pipelines.config import (
     parse_override,
 )
 
-EXIT_CONFIG_ERROR = 2
+EXIT_CONFIG_ERROR = exit_codes.CONFIG_ERROR
 
 config_option = click.option(
     "--config", "config_path", default=DEFAULT_CONFIG_FILE, show_default=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -66,7 +67,10 @@ def progress_printer(out: TextIO = sys.stdout):  # type: ignore[no-untyped-def]
 
 
 def _fmt(value: float | None) -> str:
-    return "" if value is None else f"{value:.4f}"
+    """Blank when absent; "n/a" when undefined (NaN, e.g. AUC of a slice without positives)."""
+    if value is None:
+        return ""
+    return "n/a" if math.isnan(value) else f"{value:.4f}"
 
 
 def render_summary(summary: RunSummary, log_file: Path | None = None) -> str:

@@ -12,9 +12,8 @@ from typing import Any
 
 import click
 
-from mlops.cli_common import config_option, load, set_option
+from mlops.cli_common import EXIT_CONFIG_ERROR, config_option, load, set_option
 
-EXIT_CONFIG_ERROR = 2  # as in mlops.cli
 EXIT_KUBEFLOW_ERROR = 8
 
 spec_option = click.option(

@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 
 from mlops.cron import normalize
+from mlops.exit_codes import run_outcome
 from mlops.runlock import RunInProgressError, current_holder
 from mlops.runrecords import load_record
 from pipelines.config import PlatformConfig
@@ -44,8 +45,6 @@ SCHEDULE_DIR = "schedule"
 FIRINGS_FILE = "firings.jsonl"
 SCHEDULER_LOCK = "scheduler.lock"
 PAUSE_FILE = "paused.json"
-EXIT_OUTCOMES = {0: "pushed", 1: "failed", 2: "bad configuration", 3: "not blessed",
-                 4: "halted by validation", 5: "bad input data", 7: "another run in progress"}
 
 
 class Clock(Protocol):
@@ -251,7 +250,7 @@ class LocalScheduler:
         self._running = None
         record = load_record(self.workspace, handle.run_id)
         outcome = (record.outcome if record and record.outcome
-                   else EXIT_OUTCOMES.get(code, "interrupted" if code == -1 else "failed"))
+                   else run_outcome(code))
         details: dict[str, Any] = {"run_id": handle.run_id, "exit_code": code,
                                    "outcome": outcome}
         if isinstance(handle, _OrphanHandle):

@@ -7,6 +7,7 @@ the notebooks use the same functions, so a number means the same thing everywher
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
 
 from components.validation import Anomaly, read_anomalies
+from mlops import exit_codes
 from mlops.metadata import ArtifactRecord, MetadataReader, NodeExecution, PipelineRunRecord
 from pipelines.config import PlatformConfig
 from pipelines.eval_config import METRIC_CLASSES
@@ -24,11 +26,11 @@ OVERALL_SLICE = "Overall"
 class RunStatus(enum.Enum):
     """Outcome of a run, with the CLI exit code that reports it."""
 
-    PUSHED = ("pushed", 0)
-    FAILED = ("failed", 1)
-    NOT_BLESSED = ("not blessed, nothing pushed", 3)
-    HALTED = ("halted by validation, nothing pushed", 4)
-    RUNNING = ("running", 6)
+    PUSHED = ("pushed", exit_codes.PUSHED)
+    FAILED = ("failed", exit_codes.FAILED)
+    NOT_BLESSED = ("not blessed, nothing pushed", exit_codes.NOT_BLESSED)
+    HALTED = ("halted by validation, nothing pushed", exit_codes.HALTED)
+    RUNNING = ("running", exit_codes.RUNNING)
 
     def __init__(self, label: str, exit_code: int) -> None:
         self.label = label
@@ -98,6 +100,8 @@ def evaluation_rows(evaluation_uri: str, config: PlatformConfig) -> list[MetricR
                 continue
             target = baseline if key.model_name == "baseline" else candidate
             target[key.name] = value.double_value.value
+        for values in (candidate, baseline):
+            _undefine_ranking_metrics(values)
         for metric, value in sorted(candidate.items()):
             threshold = config.evaluator.thresholds.get(reported.get(metric, metric))
             rows.append(MetricRow(
@@ -109,6 +113,20 @@ def evaluation_rows(evaluation_uri: str, config: PlatformConfig) -> list[MetricR
                 max_drop=threshold.max_drop if threshold else None,
             ))
     return _mark_failures(rows, evaluation_uri)
+
+
+# Ranking metrics need both classes; TFMA reports them as 0 for a slice that has one class only.
+_RANKING_METRICS = ("auc", "auc_precision_recall")
+
+
+def _undefine_ranking_metrics(values: dict[str, float]) -> None:
+    """Set AUC to NaN (shown "n/a") for a slice without positives, where TFMA says 0: recall is
+    NaN exactly when a slice has no positive labels (0/0)."""
+    recall = values.get("recall")
+    if recall is not None and math.isnan(recall):
+        for name in _RANKING_METRICS:
+            if name in values:
+                values[name] = math.nan
 
 
 def validation_failures(evaluation_uri: str) -> list[str]:
