@@ -193,6 +193,38 @@ def select_spans(root: str, spans: SpanSection) -> SpanSelection:
     return SpanSelection(tuple(chosen), pattern, None, pattern)
 
 
+def next_span_files(root: str, pattern: str, count: int, stem: str,
+                    today: dt.date | None = None) -> tuple[str, list[str]]:
+    """(span name, ``count`` new file paths) for data landing as the next span under ``root``.
+
+    The next span is the last span's number + 1, or for dated patterns today's folder (the day
+    after the last span when that is later, so a new span never merges into an existing one).
+    Wildcards in the pattern become ``stem`` plus an index, and each path is checked to match
+    the pattern, so the span selection of the next run finds exactly these files.
+    """
+    available = list_spans(root, pattern)
+    if is_date_pattern(pattern):
+        number = span_number_of_date(*(today or dt.date.today()).timetuple()[:3])
+        if available:
+            number = max(number, available[-1].number + 1)
+    else:
+        number = available[-1].number + 1 if available else 0
+    span = Span(number, span_name(number, pattern), ())
+    rendered = _rendered(span, pattern)
+    regex = _pattern_regex(pattern)
+    paths = []
+    for index in range(count):
+        relative = re.sub(r"\*\*|\*|\?|\[[^\]]*\]", f"{stem}-{index:04d}", rendered, count=0)
+        if regex.match(relative) is None or (relative == rendered and count > 1):
+            raise SpanError(
+                f"data.spans.pattern '{pattern}': cannot name {count} new file(s) of span "
+                f"{span.name} so that the pattern matches them; end the pattern with a "
+                "wildcard file name, e.g. 'span-{SPAN}/*.csv'."
+            )
+        paths.append(os.path.join(root, relative))
+    return span.name, paths
+
+
 def record_spans(store: Any, examples_artifact_id: int, selection: SpanSelection) -> None:
     """Stamp the span names on the run's Examples artifact in ML Metadata."""
     artifact = store.get_artifacts_by_id([examples_artifact_id])[0]

@@ -24,6 +24,7 @@ from typing import Any
 
 from mlops.runlock import RunInProgressError
 from pipelines.config import PlatformConfig, data_files
+from pipelines.spans import list_spans, next_span_files
 
 DECISIONS_FILE = "decisions.jsonl"
 NO_DRIFT, REPORTED, COOLING_DOWN = "no_drift", "drift_reported", "cooling_down"
@@ -119,12 +120,18 @@ def decide(
 
 
 def retraining_data(config: PlatformConfig, check_id: str, files: Sequence[Path]) -> Path:
-    """A folder holding the training data (symlinks) plus a copy of the new span.
+    """Where the retraining run reads: the training data plus a copy of the new data.
+
+    With ``data.spans`` the new files become the next span under data.source (the run's span
+    window then takes it in, as for any newly landed span) and the data root is returned.
+    Without spans: a folder of the training data (symlinks) plus the copy.
 
     The new files are copied, not moved (the landing folder is left as it was), and rewritten
     in the training data's column order, because CsvExampleGen reads every file with one
-    header. The copy also keeps the span that triggered the run reproducible after the landing
+    header. The copy also keeps the data that triggered the run reproducible after the landing
     folder is cleaned."""
+    if config.data.spans is not None:
+        return _as_next_span(config, check_id, files)
     target = drift_dir(config) / "retrain" / check_id
     target.mkdir(parents=True, exist_ok=True)
     training = [Path(p) for p in data_files(config.data_source)
@@ -138,6 +145,23 @@ def retraining_data(config: PlatformConfig, check_id: str, files: Sequence[Path]
     for index, path in enumerate(files):
         _copy_csv(path, target / f"span-{check_id}-{index:04d}.csv", header)
     return target
+
+
+def _as_next_span(config: PlatformConfig, check_id: str, files: Sequence[Path]) -> Path:
+    spans = config.data.spans
+    assert spans is not None
+    root = config.data_source
+    existing = list_spans(root, spans.pattern)
+    header = _header(Path(existing[-1].files[0])) if existing else None
+    _, targets = next_span_files(root, spans.pattern, len(files), f"drift-{check_id}")
+    for source, target in zip(files, targets, strict=True):
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        # Written under a hidden name first: a span never holds a half-written file that a
+        # run could read (globs skip dot files).
+        partial = Path(target).with_name(f".{Path(target).name}.partial")
+        _copy_csv(source, partial, header)
+        partial.rename(target)
+    return Path(root)
 
 
 def _header(path: Path) -> list[str]:

@@ -197,3 +197,25 @@ def test_watch_checks_each_landing_file_once_and_leaves_it(data, tmp_path: Path)
     assert outcomes["shifted.csv"].decision.decision == "drift_reported"  # type: ignore[attr-defined]
     assert pending_files(config) == []
     assert sorted(p.name for p in landing.iterdir()) == ["broken.csv", "same.csv", "shifted.csv"]
+
+
+def test_with_spans_the_new_data_becomes_the_next_span(data, tmp_path: Path) -> None:
+    training, baseline, shifted, _ = data
+    root = tmp_path / "spans"
+    (root / "span-1").mkdir(parents=True)
+    (root / "span-1" / "data.csv").write_text(training.read_text())
+    config = make_config(tmp_path / "workspace", root, beam__direct_running_mode="in_memory",
+                         data__spans={"pattern": "span-{SPAN}/*.csv"},
+                         drift__on_drift="retrain")
+    trigger = RecordingTrigger()
+    result = run_check(config, shifted, trigger=trigger, now=1_800_000_000.0,
+                       baseline=baseline)
+    assert result.decision.decision == "triggered"
+    assert trigger.calls[0]["data_source"] == str(root)  # the run selects spans as usual
+    landed = sorted((root / "span-2").iterdir())
+    assert [p.name for p in landed] == [f"drift-{result.check_id}-0000.csv"]
+    assert landed[0].read_text().splitlines()[0] == training.read_text().splitlines()[0]
+    assert shifted.exists()  # the landing file stays where it was
+    from pipelines.spans import select_spans
+
+    assert select_spans(str(root), config.data.spans).names == ["2"]
