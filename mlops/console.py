@@ -105,7 +105,9 @@ def render_summary(summary: RunSummary, log_file: Path | None = None) -> str:
     if summary.blessed is not None:
         lines += ["", f"Blessed: {'yes' if summary.blessed else 'no'}"]
     if summary.pushed_version:
-        lines.append(f"Pushed: version {summary.pushed_version} -> {summary.pushed_path}")
+        lines.append(f"Pushed: version {summary.pushed_version} -> {summary.pushed_path}"
+                     + (" (identical to the version already serving: not copied again)"
+                        if summary.already_serving else ""))
     if summary.error and summary.status.exit_code not in (0, 3):
         lines += ["", f"Error: {summary.error}"]
     if log_file is not None:

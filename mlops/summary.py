@@ -14,6 +14,7 @@ from pathlib import Path
 import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
 
+from components.pusher import ALREADY_SERVING_PROPERTY
 from components.validation import Anomaly, read_anomalies
 from mlops import exit_codes
 from mlops.metadata import ArtifactRecord, MetadataReader, NodeExecution, PipelineRunRecord
@@ -60,6 +61,7 @@ class RunSummary:
     blessed: bool | None = None
     pushed_version: str | None = None
     pushed_path: str | None = None
+    already_serving: bool = False  # the blessed model was identical to the pushed version
     error: str | None = None
 
 
@@ -188,6 +190,7 @@ def summarize_run(
     ):
         summary.pushed_version = str(pushed.properties.get("pushed_version"))
         summary.pushed_path = str(pushed.properties.get("pushed_destination"))
+        summary.already_serving = bool(pushed.properties.get(ALREADY_SERVING_PROPERTY, 0))
     return summary
 
 

@@ -17,6 +17,7 @@ from tfx.components.example_gen.custom_executors import parquet_executor
 from tfx.dsl.components.base import executor_spec
 
 from components.features import FeatureSpec, trainer_custom_config
+from components.pusher import IdempotentPusherExecutor
 from components.validation import ValidationGate
 from pipelines.config import PlatformConfig
 from pipelines.eval_config import build_eval_config
@@ -147,6 +148,8 @@ def create_pipeline(config: PlatformConfig, env: PipelineEnvironment) -> tfx.dsl
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=env.serving_dir)
         ),
+        # A model identical to the one already serving is not pushed again (module docstring).
+        custom_executor_spec=executor_spec.ExecutorClassSpec(IdempotentPusherExecutor),
     )
 
     return tfx.dsl.Pipeline(

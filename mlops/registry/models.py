@@ -34,6 +34,7 @@ ALIASES = (CANDIDATE, STAGING, PRODUCTION)
 HISTORY_TAG_PREFIX = "mlops.history."
 MODEL_ARTIFACT_PATH = "model"
 TAG_PUSHED_ARTIFACT = "mlops.mlmd.artifact.pushed_model"
+TAG_PUSHED_PATH = "mlops.pushed_path"
 
 
 class RegistryError(RuntimeError):
@@ -284,12 +285,16 @@ def register_model_version(
 def register_pushed_model(
     client: MlflowClient, name: str, mlflow_run_id: str, model_dir: Path, tags: dict[str, str],
 ) -> RegisteredVersion:
-    """Register a pushed model once (keyed by its ML Metadata PushedModel id) as ``candidate``."""
+    """Register a pushed model once as ``candidate``: keyed by its ML Metadata PushedModel id,
+    and by its serving directory (a re-push of an identical model points at the version already
+    serving, see components/pusher.py, and must not become a second registry version)."""
     registry = ModelRegistry(client, name)
     pushed_id = tags.get(TAG_PUSHED_ARTIFACT)
-    if pushed_id and registry.exists():
+    pushed_path = tags.get(TAG_PUSHED_PATH)
+    if registry.exists():
         for existing in registry.versions():
-            if existing.tags.get(TAG_PUSHED_ARTIFACT) == pushed_id:
+            if (pushed_id and existing.tags.get(TAG_PUSHED_ARTIFACT) == pushed_id) or (
+                    pushed_path and existing.tags.get(TAG_PUSHED_PATH) == pushed_path):
                 return existing
     version = register_model_version(client, name, mlflow_run_id, model_dir, tags)
     registry.mark_candidate(

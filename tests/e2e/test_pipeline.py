@@ -85,9 +85,13 @@ def test_pushed_model_answers_raw_and_example_requests(completed_run: CompletedR
 
 
 def test_second_run_is_served_from_cache(completed_run: CompletedRun) -> None:
+    before = _pushed_versions(completed_run)
     result = run_cli("run", *cli_args(completed_run.config))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "cached (reused from an earlier run)" in result.stdout
+    # The cached model is blessed again against itself; it is not pushed a second time.
+    assert "identical to the version already serving: not copied again" in result.stdout
+    assert _pushed_versions(completed_run) == before
     reader = _reader(completed_run)
     latest = reader.run_ids(completed_run.config.pipeline.name)[0]
     nodes = reader.pipeline_run(completed_run.config.pipeline.name, latest).nodes
