@@ -261,7 +261,8 @@ def test_pipeline_run_shows_epochs_and_writes_tensorboard(completed_run: Complet
         line = next(line for line in completed_run.output.splitlines()
                     if line.startswith(f"epoch {epoch}/{epochs} "))
         assert "loss=" in line and "val_auc=" in line and line.endswith("examples/s")
-    assert "global batch 256 (256 per replica)" in completed_run.output
+    batch = completed_run.config.trainer.batch_size
+    assert f"global batch {batch} ({batch} per replica)" in completed_run.output
     for split in ("train", "validation"):
         assert list(Path(model_run.uri, split).glob("events.out.tfevents*")), split
     assert not any(p.is_file() for p in Path(model_run.uri, BACKUP_SUBDIR).rglob("*"))
