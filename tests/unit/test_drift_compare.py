@@ -13,7 +13,12 @@ import pytest
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
-from mlops.monitoring.compare import SchemaBreakingError, compare, rebucket
+from mlops.monitoring.compare import (
+    SchemaBreakingError,
+    compare,
+    equal_mass_buckets,
+    rebucket,
+)
 from mlops.monitoring.statistics import DriftInputError, compute_statistics
 from tests.conftest import REPO, make_config, write_sample
 from tests.drift_data import SHIFTED_FEATURES, shift_row, write_resample
@@ -123,3 +128,51 @@ def test_value_outside_schema_is_schema_breaking(setting, tmp_path: Path) -> Non
     path = write_resample(training, tmp_path / "new_value.csv", 200, edit=new_payment)
     with pytest.raises(SchemaBreakingError, match=r"new_value\.csv.*feature 'payment_type'"):
         _check(setting, path)
+
+
+def test_one_outlier_does_not_hide_a_shift_of_the_bulk(tmp_path: Path) -> None:
+    """One 700-dollar fare stretches equal-width buckets so that every other fare shares the
+    first: the check compares on the baseline's equal-mass buckets, so a +30% fare shift is
+    still found and a resample is still quiet (the bug a 1M-row bench run showed)."""
+    seen = {"rows": 0}
+
+    def one_outlier(row: dict[str, str]) -> dict[str, str]:
+        seen["rows"] += 1
+        return {**row, "fare": "700.07"} if seen["rows"] == 1 else row
+
+    training = write_sample(tmp_path / "train" / "data.csv", edit=one_outlier)
+    config = make_config(tmp_path / "workspace", training.parent,
+                         beam__direct_running_mode="in_memory", beam__direct_num_workers=1)
+    baseline = tfdv.generate_statistics_from_csv(str(training))
+    schema = tfdv.load_schema_text(str(SCHEMA))
+    fare = next(f for f in baseline.datasets[0].features if f.path.step[0] == "fare")
+    standard = next(h for h in fare.num_stats.histograms
+                    if h.type == statistics_pb2.Histogram.STANDARD)
+    assert standard.buckets[0].sample_count > 0.99 * fare.num_stats.common_stats.num_non_missing
+
+    def fare_result(path: Path):  # type: ignore[no-untyped-def]
+        statistics = compute_statistics([path], schema, config.feature_names(), config)
+        results = compare(baseline, statistics, schema, config, config.feature_names())
+        return next(r for r in results if r.name == "fare")
+
+    shifted = fare_result(write_resample(training, tmp_path / "shift.csv", 2000, seed=3,
+                                         edit=shift_row))
+    same = fare_result(write_resample(training, tmp_path / "same.csv", 2000, seed=4))
+    assert shifted.drifted and shifted.distance > 0.03, shifted
+    assert not same.drifted and same.distance < same.threshold, same
+
+
+def test_equal_mass_buckets_merge_point_masses() -> None:
+    stats = statistics_pb2.NumericStatistics()
+    quantiles = stats.histograms.add(type=statistics_pb2.Histogram.QUANTILES)
+    for low, high, count in ((0, 0, 10), (0, 0, 10), (0, 0.5, 10), (0.5, 2, 10), (2, 2, 10),
+                             (2, 9, 10)):
+        quantiles.buckets.add(low_value=low, high_value=high, sample_count=count)
+    merged = equal_mass_buckets(stats)
+    assert merged is not None
+    assert [(b.low_value, b.high_value, b.sample_count) for b in merged.buckets] == [
+        (0, 0.5, 30), (0.5, 2, 20), (2, 9, 10)]  # (low, high] as TFDV's overlap rule counts
+    constant = statistics_pb2.NumericStatistics()
+    constant.histograms.add(type=statistics_pb2.Histogram.QUANTILES).buckets.add(
+        low_value=3, high_value=3, sample_count=5)
+    assert equal_mass_buckets(constant) is None
