@@ -29,7 +29,11 @@ SCHEMA = REPO / "schemas" / "taxi" / "schema.pbtxt"
 @pytest.fixture(scope="module")
 def setting(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     root = tmp_path_factory.mktemp("drift")
-    training = write_sample(root / "train" / "data.csv")
+    return _setting_for(root, write_sample(root / "train" / "data.csv"))
+
+
+def _setting_for(root: Path, training: Path):  # type: ignore[no-untyped-def]
+    """(config, training file, baseline statistics of it, curated schema)."""
     config = make_config(root / "workspace", training.parent,
                          beam__direct_running_mode="in_memory", beam__direct_num_workers=1)
     baseline = tfdv.generate_statistics_from_csv(str(training))
@@ -140,20 +144,16 @@ def test_one_outlier_does_not_hide_a_shift_of_the_bulk(tmp_path: Path) -> None:
         seen["rows"] += 1
         return {**row, "fare": "700.07"} if seen["rows"] == 1 else row
 
-    training = write_sample(tmp_path / "train" / "data.csv", edit=one_outlier)
-    config = make_config(tmp_path / "workspace", training.parent,
-                         beam__direct_running_mode="in_memory", beam__direct_num_workers=1)
-    baseline = tfdv.generate_statistics_from_csv(str(training))
-    schema = tfdv.load_schema_text(str(SCHEMA))
+    setting = _setting_for(tmp_path, write_sample(tmp_path / "train" / "data.csv",
+                                                  edit=one_outlier))
+    _, training, baseline, _ = setting
     fare = next(f for f in baseline.datasets[0].features if f.path.step[0] == "fare")
     standard = next(h for h in fare.num_stats.histograms
                     if h.type == statistics_pb2.Histogram.STANDARD)
     assert standard.buckets[0].sample_count > 0.99 * fare.num_stats.common_stats.num_non_missing
 
     def fare_result(path: Path):  # type: ignore[no-untyped-def]
-        statistics = compute_statistics([path], schema, config.feature_names(), config)
-        results = compare(baseline, statistics, schema, config, config.feature_names())
-        return next(r for r in results if r.name == "fare")
+        return next(r for r in _check(setting, path) if r.name == "fare")
 
     shifted = fare_result(write_resample(training, tmp_path / "shift.csv", 2000, seed=3,
                                          edit=shift_row))
