@@ -8,6 +8,8 @@ import sys
 
 import click
 
+from mlops import exit_codes
+
 LOOPBACK_NAMES = {"localhost"}
 
 
@@ -46,7 +48,7 @@ def serve(config_path: str, overrides: tuple[str, ...], host: str | None,
         users = parse_users(os.environ.get(settings.users_env), settings.users_env)
     except UsersError as error:
         click.echo(f"Dashboard not started: {error}", err=True)
-        sys.exit(2)
+        sys.exit(exit_codes.CONFIG_ERROR)
     secret = os.environ.get(settings.session_secret_env)
     if not secret:
         click.echo(f"{settings.session_secret_env} is not set: using a random session secret; "

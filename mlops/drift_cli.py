@@ -13,10 +13,11 @@ from pathlib import Path
 
 import click
 
+from mlops import exit_codes
 from mlops.cli_common import config_option, load, set_option
 
 EXIT_DRIFT = 3
-EXIT_INPUT_ERROR = 5
+EXIT_INPUT_ERROR = exit_codes.INPUT_ERROR  # as for `mlops run`
 EXIT_NO_BASELINE = 6
 
 @click.group()
@@ -79,7 +80,7 @@ def drift_check(config_path: str, overrides: tuple[str, ...], location: Path,
         sys.exit(EXIT_NO_BASELINE)
     except ConfigError as error:
         click.echo(f"Configuration error: {error}", err=True)
-        sys.exit(2)
+        sys.exit(exit_codes.CONFIG_ERROR)
     _print_result(result)
     if wait and started:
         run = started[0]

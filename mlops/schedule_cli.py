@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from mlops import exit_codes
 from mlops.cli_common import config_option, set_option
 from mlops.cli_common import load as _load
 
@@ -20,7 +21,7 @@ def _checked(config: Any) -> None:
         normalize(config.schedule.cron)
     except CronError as error:
         click.echo(f"Configuration error: schedule.cron: {error}", err=True)
-        sys.exit(2)
+        sys.exit(exit_codes.CONFIG_ERROR)
 
 
 @click.group()
@@ -120,7 +121,7 @@ def schedule_run_local(config_path: str, overrides: tuple[str, ...],
     _checked(config)
     if not config.schedule.enabled:
         click.echo("schedule.enabled is false in the config; nothing to run.", err=True)
-        sys.exit(2)
+        sys.exit(exit_codes.CONFIG_ERROR)
     stopping = {"now": False}
 
     def _stop(signum: int, _frame: Any) -> None:
@@ -135,6 +136,6 @@ def schedule_run_local(config_path: str, overrides: tuple[str, ...],
         LocalScheduler(config, poll_seconds=poll_seconds).run(lambda: stopping["now"])
     except SchedulerAlreadyRunningError as error:
         click.echo(str(error), err=True)
-        sys.exit(7)
+        sys.exit(exit_codes.RUN_IN_PROGRESS)
     except KeyboardInterrupt:
         click.echo("Scheduler stopped; a run in progress continues and is settled on restart.")
