@@ -120,6 +120,10 @@ def _read_records(files: list[str], *, shuffle_files: bool, seed: int | None,
     return blocks.unbatch()
 
 
+# One batch holding every record of a split (the size limit of a batch, not a real count).
+_WHOLE_SPLIT = 2**62
+
+
 def _in_memory_batches(records: tf.data.Dataset, feature_spec: FeatureSpecDict, label_key: str,
                        batch_size: int, *, shuffle: bool, repeat: bool,
                        seed: int | None) -> tf.data.Dataset:
@@ -158,10 +162,6 @@ def _in_memory_batches(records: tf.data.Dataset, feature_spec: FeatureSpecDict, 
         return tf.data.Dataset.range(batches).map(gather)
 
     return parsed.flat_map(one_pass)
-
-
-# One batch holding every record of a split (the size limit of a batch, not a real count).
-_WHOLE_SPLIT = 2**62
 
 
 def _split_label(features: dict[str, tf.Tensor],

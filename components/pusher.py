@@ -69,16 +69,31 @@ def newest_version(base_directory: str) -> str | None:
 
 
 def same_files(left: str, right: str) -> bool:
-    """Same relative file names with the same bytes (a SavedModel's pb, variables, assets)."""
-    return _fingerprint(left) == _fingerprint(right)
+    """Same relative file names with the same bytes (a SavedModel's pb, variables, assets).
+    Sizes are compared first, so a changed model is told apart without reading it."""
+    left_sizes, right_sizes = _sizes(left), _sizes(right)
+    if left_sizes != right_sizes:
+        return False
+    return all(_sha256(os.path.join(left, name)) == _sha256(os.path.join(right, name))
+               for name in left_sizes)
 
 
-def _fingerprint(directory: str) -> dict[str, str]:
-    digests: dict[str, str] = {}
+def _sizes(directory: str) -> dict[str, int]:
+    sizes: dict[str, int] = {}
     for root, _, files in fileio.walk(directory):
         for name in files:
             path = os.path.join(root, name)
-            with fileio.open(path, "rb") as handle:
-                digests[os.path.relpath(path, directory)] = hashlib.sha256(
-                    handle.read()).hexdigest()
-    return digests
+            sizes[os.path.relpath(path, directory)] = fileio.stat(path).length
+    return sizes
+
+
+_CHUNK_BYTES = 8 << 20
+
+
+def _sha256(path: str) -> str:
+    """Streamed: variables of a large model are never held in memory at once."""
+    digest = hashlib.sha256()
+    with fileio.open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -214,7 +214,7 @@ def next_span_files(root: str, pattern: str, count: int, stem: str,
     regex = _pattern_regex(pattern)
     paths = []
     for index in range(count):
-        relative = re.sub(r"\*\*|\*|\?|\[[^\]]*\]", f"{stem}-{index:04d}", rendered, count=0)
+        relative = re.sub(r"\*\*|\*|\?|\[[^\]]*\]", f"{stem}-{index:04d}", rendered)
         if regex.match(relative) is None or (relative == rendered and count > 1):
             raise SpanError(
                 f"data.spans.pattern '{pattern}': cannot name {count} new file(s) of span "

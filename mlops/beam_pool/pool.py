@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -68,6 +69,4 @@ def prewarmed_workers() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        for leftover in Path(directory).iterdir():
-            leftover.unlink(missing_ok=True)
-        os.rmdir(directory)
+        shutil.rmtree(directory, ignore_errors=True)
