@@ -24,6 +24,7 @@ from typing import Any
 
 from mlops.runlock import RunInProgressError
 from pipelines.config import PlatformConfig, data_files
+from pipelines.preflight import InputDataError
 from pipelines.spans import list_spans, next_span_files
 
 DECISIONS_FILE = "decisions.jsonl"
@@ -107,7 +108,11 @@ def decide(
             reason=f"drift ({detail}) but run {previous.run_id} was triggered "
                    f"{(now - previous.time) / 60:.1f} min ago; cooldown ends in "
                    f"{remaining:.1f} min", **base))
-    data = retraining_data(config, check_id, files)
+    try:
+        data = retraining_data(config, check_id, files)
+    except InputDataError as error:  # e.g. data.spans.pattern cannot name the new span's files
+        return record(config, Decision(decision=BAD_INPUT, reason=f"drift ({detail}) but no "
+                                       f"run started: {error}", **base))
     reason = f"drift: {detail} (check {check_id})"
     try:
         started = trigger(config, reason=reason, data_source=str(data))

@@ -219,3 +219,27 @@ def test_with_spans_the_new_data_becomes_the_next_span(data, tmp_path: Path) -> 
     from pipelines.spans import select_spans
 
     assert select_spans(str(root), config.data.spans).names == ["2"]
+
+
+def test_new_data_that_cannot_become_a_span_is_recorded_and_triggers_nothing(
+        data, tmp_path: Path) -> None:
+    """A fixed file name in data.spans.pattern cannot hold two new files: the decision says
+    so, naming the pattern, instead of the check failing half-way."""
+    training, baseline, shifted, _ = data
+    root = tmp_path / "spans"
+    (root / "span-1").mkdir(parents=True)
+    (root / "span-1" / "data.csv").write_text(training.read_text())
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    for name in ("a.csv", "b.csv"):
+        (landing / name).write_text(shifted.read_text())
+    config = make_config(tmp_path / "workspace", root, beam__direct_running_mode="in_memory",
+                         data__spans={"pattern": "span-{SPAN}/data.csv"},
+                         drift__on_drift="retrain")
+    trigger = RecordingTrigger()
+    result = run_check(config, landing, trigger=trigger, now=1_800_000_000.0,
+                       baseline=baseline)
+    assert result.decision.decision == "bad_input"
+    assert "span-{SPAN}/data.csv" in result.decision.reason
+    assert trigger.calls == [] and not (root / "span-2").exists()
+    assert sorted(p.name for p in landing.iterdir()) == ["a.csv", "b.csv"]
