@@ -45,10 +45,16 @@ def run(config_path: str, overrides: tuple[str, ...], data_source: str | None,
     validation, 1 failed, 2 bad config, 5 bad input, 7 another run in progress.
     """
     config = load(config_path, overrides)
-    from mlops.beam_pool import worker_pool
+    import contextlib
 
-    # First: Beam's pre-warmed workers import TensorFlow/TFX while this process does too.
-    with worker_pool(config.beam):
+    from mlops.beam_pool import worker_pool
+    from mlops.runlock import current_holder
+
+    # First: Beam's pre-warmed workers import TensorFlow/TFX while this process does too
+    # (not when another run holds the workspace: this one is refused below).
+    workers = (contextlib.nullcontext() if current_holder(config.workspace)
+               else worker_pool(config.beam))
+    with workers:
         _run_pipeline(config, data_source, run_id, reason, verbose)
 
 
