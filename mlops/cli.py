@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -45,17 +45,20 @@ def run(config_path: str, overrides: tuple[str, ...], data_source: str | None,
     validation, 1 failed, 2 bad config, 5 bad input, 7 another run in progress.
     """
     config = load(config_path, overrides)
-    import contextlib
-
     from mlops.beam_pool import worker_pool
-    from mlops.runlock import current_holder
+    from mlops.runlock import current_holder, in_progress_error
 
-    # First: Beam's pre-warmed workers import TensorFlow/TFX while this process does too
-    # (not when another run holds the workspace: this one is refused below).
-    workers = (contextlib.nullcontext() if current_holder(config.workspace)
-               else worker_pool(config.beam))
-    with workers:
+    holder = current_holder(config.workspace)
+    if holder is not None:  # refuse before the heavy imports (run_lock below closes the race)
+        _refuse(in_progress_error(config.workspace, holder))
+    # First: Beam's pre-warmed workers import TensorFlow/TFX while this process does too.
+    with worker_pool(config.beam):
         _run_pipeline(config, data_source, run_id, reason, verbose)
+
+
+def _refuse(error: Exception) -> NoReturn:
+    click.echo(f"Not started: {error}", err=True)
+    sys.exit(EXIT_RUN_IN_PROGRESS)
 
 
 def _run_pipeline(config: PlatformConfig, data_source: str | None, run_id: str | None,
@@ -89,8 +92,7 @@ def _run_pipeline(config: PlatformConfig, data_source: str | None, run_id: str |
             _record_in_registry(config, summary)
             _finish(config, record, summary.status.label, summary.status.exit_code)
     except RunInProgressError as error:
-        click.echo(f"Not started: {error}", err=True)
-        sys.exit(EXIT_RUN_IN_PROGRESS)
+        _refuse(error)
     click.echo(render_summary(summary, log_file))
     sys.exit(summary.status.exit_code)
 

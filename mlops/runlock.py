@@ -37,6 +37,12 @@ def lock_path(workspace: Path) -> Path:
     return workspace / LOCK_FILE
 
 
+def in_progress_error(workspace: Path, holder: LockHolder | None) -> RunInProgressError:
+    detail = f" (run {holder.run_id}, pid {holder.pid}, {holder.reason})" if holder else ""
+    return RunInProgressError(
+        f"another pipeline run is in progress in {workspace}{detail}; wait for it to finish")
+
+
 @contextmanager
 def run_lock(workspace: Path, run_id: str, reason: str = "manual") -> Iterator[LockHolder]:
     """Hold the workspace's run lock for the duration of the block, or raise at once."""
@@ -47,12 +53,7 @@ def run_lock(workspace: Path, run_id: str, reason: str = "manual") -> Iterator[L
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = current_holder(workspace)
-            detail = f" (run {holder.run_id}, pid {holder.pid}, {holder.reason})" if holder else ""
-            raise RunInProgressError(
-                f"another pipeline run is in progress in {workspace}{detail}; wait for it to "
-                "finish"
-            ) from None
+            raise in_progress_error(workspace, current_holder(workspace)) from None
         holder = LockHolder(os.getpid(), run_id, reason, time.time())
         handle.seek(0)
         handle.truncate()
